@@ -1,0 +1,34 @@
+"""AETHER: AlphaEarth-POI enriched representation learning, as a Snakemake workflow.
+
+Run `snakemake --cores 8` for the embedded Helsinki default, or pass
+`--configfile` with your own areas, rasters and POIs. See README.md.
+"""
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/raster.smk"
+include: "rules/poi.smk"
+include: "rules/training.smk"
+include: "rules/inference.smk"
+include: "rules/evaluation.smk"
+include: "rules/retrieval.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

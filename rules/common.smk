@@ -1,0 +1,90 @@
+# Helpers shared by the rule files: paths, parameters and resource estimates.
+# Rules hold no logic of their own; they call scripts that call the package.
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+# Jobs import the package from this checkout, also inside conda environments
+# that only hold the dependencies (--sdm conda) and on cluster nodes.
+SOURCE_DIR = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SOURCE_DIR)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE_DIR, os.environ.get("PYTHONPATH")) if p)
+
+from aether.exceptions import ConfigError
+from aether.paths import resolve_path
+
+CITY = config["city"]
+ENV = "../envs/aether.yaml"
+EMBEDDINGS = ["alphaearth", "aether"]
+
+
+wildcard_constraints:
+    city=CITY,
+    embedding="|".join(EMBEDDINGS),
+    query="[A-Za-z0-9_-]+",
+
+
+if len(config["alphaearth"]["files"]) > 1:
+    raise ConfigError(
+        f"alphaearth.files lists {len(config['alphaearth']['files'])} files, but mosaics are not supported yet. "
+        "Combine them into one file first (for example gdalbuildvrt mosaic.vrt *.tif, then point alphaearth.files "
+        "at mosaic.vrt), or list a single file."
+    )
+
+
+def uses_standin():
+    """True when no AlphaEarth file is configured and the stand-in is built instead."""
+    return not config["alphaearth"]["files"]
+
+
+def alphaearth_source(wildcards):
+    """The GeoTIFF the AlphaEarth store is made from: the configured file or the stand-in."""
+    if uses_standin():
+        return f"results/{wildcards.city}/alphaearth/standin.tif"
+    return str(resolve_path(config["alphaearth"]["files"][0]))
+
+
+def poi_source_paths():
+    return [str(resolve_path(source["path"])) for source in config["pois"]["sources"]]
+
+
+@functools.cache
+def text_model_identity():
+    """Digest of the sentence model; a new model reruns the rules that use it."""
+    from aether.poi.encoding import model_identity
+
+    return model_identity(config["text_encoder"]["model"])
+
+
+def input_mb(input_files):
+    """Total size of the inputs in MB, counting the files inside directories such as Zarr stores."""
+    total = 0
+    for path in map(Path, input_files):
+        if path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        elif path.exists():
+            total += path.stat().st_size
+    return total / 1e6
+
+
+def memory_mb(base, factor=0.0):
+    """Memory estimate: ``base`` MB plus ``factor`` times the size of the inputs."""
+    return lambda wildcards, input: int(base + factor * input_mb(input))
+
+
+def final_outputs():
+    results = f"results/{CITY}"
+    outputs = [
+        f"{results}/evaluation/summary.md",
+        f"{results}/evaluation/summary.html",
+        f"{results}/figures/training_curve.png",
+        f"{results}/figures/pois.png",
+        f"{results}/figures/landuse_labels.png",
+        *expand(f"{results}/figures/{{embedding}}_preview.png", embedding=EMBEDDINGS),
+        *expand(f"{results}/retrieval/{{query}}.png", query=config["retrieval"]["queries"]),
+    ]
+    if config["inference"]["cog"]:
+        outputs.append(f"{results}/aether/aether.tif")
+    return outputs

@@ -1,0 +1,44 @@
+# Stage 1: the AlphaEarth raster as a chunked, georeferenced Zarr store.
+
+
+rule standin_raster:
+    """Build an AlphaEarth-format int8 stand-in from the physical layers of an OSM extract."""
+    input:
+        osm=resolve_path(config["alphaearth"]["standin"]["osm"]),
+    output:
+        "results/{city}/alphaearth/standin.tif",
+    params:
+        settings={k: config["alphaearth"]["standin"][k] for k in ("resolution", "seed")},
+    log:
+        "results/{city}/logs/standin_raster.log",
+    benchmark:
+        "results/{city}/benchmarks/standin_raster.tsv"
+    resources:
+        mem_mb=memory_mb(2000, 200),
+        runtime=20,
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/standin_raster.py"
+
+
+rule alphaearth_store:
+    """Validate the AlphaEarth GeoTIFF and copy it into the Zarr store, keeping int8 codes as they are."""
+    input:
+        alphaearth_source,
+    output:
+        directory("results/{city}/alphaearth/alphaearth.zarr"),
+    params:
+        encoding=config["alphaearth"]["encoding"],
+        chunk=config["alphaearth"]["chunk"],
+    log:
+        "results/{city}/logs/alphaearth_store.log",
+    benchmark:
+        "results/{city}/benchmarks/alphaearth_store.tsv"
+    resources:
+        mem_mb=memory_mb(1000),
+        runtime=lambda wildcards, input: 10 + int(input_mb(input) / 100),
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/alphaearth_store.py"

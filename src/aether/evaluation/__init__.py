@@ -1,0 +1,1 @@
+"""Downstream evaluation: labels, unit features, prediction heads, metrics and summaries."""

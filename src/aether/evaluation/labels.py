@@ -1,0 +1,141 @@
+"""Land-use labels from the OSM land-use polygons of an extract, sampled to points.
+
+The polygons are rasterised onto the embedding grid (a pixel takes the class
+of the smallest polygon that contains its centre, since nested polygons are
+usually more specific) and sampled every ``spacing`` metres. Classes with too
+few points for a train/validation/test split are merged into ``other``, and
+dropped when even the merged class stays too small; the log lists each
+decision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio.features
+from pyproj import Transformer
+
+from aether import duck, osm
+from aether.exceptions import ConfigError, NoDataError
+from aether.io import atomic_output
+from aether.raster.grid import Grid
+
+logger = logging.getLogger(__name__)
+
+OTHER = "other"
+
+
+def read_landuse_polygons(pbf_path: str | Path, crs: str, *, key: str = "landuse") -> gpd.GeoDataFrame:
+    """Read the polygons tagged ``key`` (ways and multipolygons), with their first value as ``label``."""
+    connection = duck.connect()
+    osm.load_osm(connection, pbf_path)
+    sql = f"""
+        SELECT element || '/' || id AS osm_id,
+               lower(trim(split_part(tags['{key}'], ';', 1))) AS label,
+               geom
+        FROM osm_areas WHERE tags['{key}'] IS NOT NULL AND trim(tags['{key}']) <> ''
+    """
+    return osm.query_geodataframe(connection, sql, crs)
+
+
+def merge_small_classes(labels: pd.Series, min_points: int) -> tuple[pd.Series, pd.DataFrame]:
+    """Merge classes with fewer than ``min_points`` points into ``other``; drop ``other`` if still too small.
+
+    Returns:
+        The new labels (NaN for dropped points) and a table with one row per
+        original class: ``label``, ``points``, ``action`` and ``final_label``.
+    """
+    counts = labels.value_counts()
+    small = set(counts[counts < min_points].index) | ({OTHER} if OTHER in counts.index else set())
+    merged_total = int(counts[list(small)].sum()) if small else 0
+    keep_other = merged_total >= min_points
+    mapping, rows = {}, []
+    for label, points in counts.items():
+        if label not in small:
+            mapping[label] = label
+            rows.append((label, int(points), "kept", label))
+        elif keep_other:
+            mapping[label] = OTHER
+            rows.append((label, int(points), f"merged into {OTHER}", OTHER))
+        else:
+            rows.append((label, int(points), "dropped", None))
+    report = pd.DataFrame(rows, columns=["label", "points", "action", "final_label"])
+    return labels.map(mapping), report
+
+
+def sample_label_points(
+    polygons: gpd.GeoDataFrame,
+    grid: Grid,
+    is_valid: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    spacing: float,
+    min_class_points: int,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Sample labelled points on the grid every ``spacing`` metres over valid pixels."""
+    if spacing < grid.resolution:
+        raise ConfigError(f"evaluation.landuse.spacing is {spacing} m, below the pixel size {grid.resolution} m.")
+    if polygons.empty:
+        raise NoDataError("The extract has no land-use polygons, so there are no land-use labels to evaluate on.")
+
+    polygons = polygons.assign(area=polygons.area).sort_values("area", ascending=False).reset_index(drop=True)
+    # Polygons are burnt largest first, so a smaller polygon inside a larger one wins.
+    burnt = rasterio.features.rasterize(
+        zip(polygons.geometry, polygons.index),
+        out_shape=grid.shape,
+        transform=grid.transform,
+        fill=-1,
+        dtype="int32",
+    )
+    step = max(1, round(spacing / grid.resolution))
+    rows, cols = np.nonzero(burnt >= 0)
+    on_step = (rows % step == 0) & (cols % step == 0)
+    rows, cols = rows[on_step], cols[on_step]
+    valid = is_valid(rows, cols) if len(rows) else np.zeros(0, dtype=bool)
+    rows, cols = rows[valid], cols[valid]
+
+    polygon_index = burnt[rows, cols]
+    raw_labels = pd.Series(polygons["label"].to_numpy()[polygon_index])
+    labels, report = merge_small_classes(raw_labels, min_class_points)
+    for row in report.itertuples():
+        logger.info("Land-use class %-15s %6d points: %s", row.label, row.points, row.action)
+
+    keep = labels.notna().to_numpy()
+    if not keep.any():
+        raise NoDataError(
+            f"No land-use class has {min_class_points} points at {spacing} m spacing. "
+            "Lower evaluation.landuse.spacing or evaluation.landuse.min_class_points."
+        )
+    x = grid.x_coords()[cols[keep]]
+    y = grid.y_coords()[rows[keep]]
+    lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
+    final = labels[keep].to_numpy()
+    classes = sorted(set(final))
+    points = gpd.GeoDataFrame(
+        {
+            "point_id": np.arange(int(keep.sum())),
+            "label": final,
+            "label_id": np.searchsorted(classes, final),
+            "osm_id": polygons["osm_id"].to_numpy()[polygon_index[keep]],
+            "x": x,
+            "y": y,
+            "lon": lon,
+            "lat": lat,
+        },
+        geometry=gpd.points_from_xy(x, y),
+        crs=grid.crs,
+    )
+    logger.info("%d label points in %d classes at %g m spacing", len(points), len(classes), spacing)
+    return points, report
+
+
+def write_labels(points: gpd.GeoDataFrame, report: pd.DataFrame, points_path, report_path) -> None:
+    """Write the label points (GeoParquet) and the class report (Parquet) atomically."""
+    with atomic_output(points_path) as temporary:
+        points.to_parquet(temporary, index=False)
+    with atomic_output(report_path) as temporary:
+        report.to_parquet(temporary, index=False)

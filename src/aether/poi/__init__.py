@@ -1,0 +1,1 @@
+"""Points of Interest: reading sources, synthesising descriptions, encoding them as text embeddings."""

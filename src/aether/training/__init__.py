@@ -1,0 +1,1 @@
+"""View sampling, the AETHER projectors and contrastive training."""

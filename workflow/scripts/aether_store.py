@@ -1,0 +1,10 @@
+from aether.logs import configure_rule_logging
+
+configure_rule_logging(snakemake.log[0])
+
+import torch
+
+from aether.inference import run_inference
+
+torch.set_num_threads(snakemake.threads)
+run_inference(snakemake.input.alphaearth, snakemake.input.checkpoint, snakemake.output[0])

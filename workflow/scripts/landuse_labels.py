@@ -1,0 +1,18 @@
+from aether.logs import configure_rule_logging
+
+configure_rule_logging(snakemake.log[0])
+
+from aether.evaluation.labels import read_landuse_polygons, sample_label_points, write_labels
+from aether.raster.store import open_embedding, pixel_validity, store_grid
+
+settings = snakemake.params.landuse
+alphaearth = open_embedding(snakemake.input.alphaearth)
+grid = store_grid(alphaearth)
+points, classes = sample_label_points(
+    read_landuse_polygons(snakemake.input.osm, grid.crs, key=settings["key"]),
+    grid,
+    pixel_validity(alphaearth),
+    spacing=settings["spacing"],
+    min_class_points=settings["min_class_points"],
+)
+write_labels(points, classes, snakemake.output.points, snakemake.output.classes)

@@ -1,0 +1,13 @@
+from aether.logs import configure_rule_logging
+
+configure_rule_logging(snakemake.log[0])
+
+from aether.figures import plot_point_maps
+
+plot_point_maps(
+    snakemake.input.alphaearth,
+    snakemake.input.pois,
+    snakemake.input.labels,
+    pois_figure=snakemake.output.pois,
+    labels_figure=snakemake.output.labels,
+)

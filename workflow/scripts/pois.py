@@ -1,0 +1,15 @@
+from aether.logs import configure_rule_logging
+
+configure_rule_logging(snakemake.log[0])
+
+from aether.poi.synthesis import SourceSpec, TextSpec, synthesise_pois
+from aether.raster.store import open_embedding, pixel_validity, store_grid
+
+alphaearth = open_embedding(snakemake.input.alphaearth)
+synthesise_pois(
+    [SourceSpec.from_config(entry) for entry in snakemake.params.sources],
+    snakemake.output[0],
+    grid=store_grid(alphaearth),
+    is_valid=pixel_validity(alphaearth),
+    text=TextSpec(**snakemake.params.text),
+)

@@ -1,0 +1,13 @@
+from aether.logs import configure_rule_logging
+
+configure_rule_logging(snakemake.log[0])
+
+from aether.retrieval import encode_queries
+
+encode_queries(
+    snakemake.params.queries,
+    snakemake.output[0],
+    model=snakemake.params.model,
+    device=snakemake.params.device,
+    offline=snakemake.params.offline,
+)

@@ -1,0 +1,18 @@
+from aether.logs import configure_rule_logging
+
+configure_rule_logging(snakemake.log[0])
+
+from aether.retrieval import run_query
+
+run_query(
+    snakemake.input.aether,
+    snakemake.input.checkpoint,
+    snakemake.input.pois,
+    snakemake.input.queries,
+    name=snakemake.wildcards.query,
+    top_k=snakemake.params.top_k,
+    min_separation=snakemake.params.min_separation,
+    raster=snakemake.output.raster,
+    places=snakemake.output.places,
+    figure=snakemake.output.figure,
+)
