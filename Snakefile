@@ -19,6 +19,14 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    city=CITY,
+    embedding="|".join(EMBEDDINGS),
+    query="[A-Za-z0-9_-]+",
+
+
 include: "rules/raster.smk"
 include: "rules/poi.smk"
 include: "rules/training.smk"

@@ -1,16 +1,13 @@
-# Helpers shared by the rule files: paths, parameters and resource estimates.
+# Helpers shared by the other .smk files, with paths, parameters and resource estimates.
 # Rules hold no logic of their own; they call scripts that call the package.
 
 import functools
-import os
 import sys
 from pathlib import Path
 
-# Jobs import the package from this checkout, also inside conda environments
-# that only hold the dependencies (--sdm conda) and on cluster nodes.
-SOURCE_DIR = str(Path(workflow.basedir) / "src")
-sys.path.insert(0, SOURCE_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE_DIR, os.environ.get("PYTHONPATH")) if p)
+# The Snakefile imports the package of this checkout (job scripts do the same
+# through workflow/scripts/_job.py), whether or not it is installed.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from aether.exceptions import ConfigError
 from aether.paths import resolve_path
@@ -18,12 +15,6 @@ from aether.paths import resolve_path
 CITY = config["city"]
 ENV = "../envs/aether.yaml"
 EMBEDDINGS = ["alphaearth", "aether"]
-
-
-wildcard_constraints:
-    city=CITY,
-    embedding="|".join(EMBEDDINGS),
-    query="[A-Za-z0-9_-]+",
 
 
 if len(config["alphaearth"]["files"]) > 1:

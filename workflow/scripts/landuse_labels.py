@@ -1,6 +1,6 @@
-from aether.logs import configure_rule_logging
+from _job import start
 
-configure_rule_logging(snakemake.log[0])
+start(snakemake)
 
 from aether.evaluation.labels import read_landuse_polygons, sample_label_points, write_labels
 from aether.raster.store import open_embedding, pixel_validity, store_grid

@@ -1,6 +1,6 @@
-from aether.logs import configure_rule_logging
+from _job import start
 
-configure_rule_logging(snakemake.log[0])
+start(snakemake)
 
 from aether.poi.synthesis import SourceSpec, TextSpec, synthesise_pois
 from aether.raster.store import open_embedding, pixel_validity, store_grid

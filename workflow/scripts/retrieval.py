@@ -1,6 +1,6 @@
-from aether.logs import configure_rule_logging
+from _job import start
 
-configure_rule_logging(snakemake.log[0])
+start(snakemake)
 
 from aether.retrieval import run_query
 

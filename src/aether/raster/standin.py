@@ -28,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import rasterio
 import rasterio.features
+from affine import Affine
 from scipy import ndimage
 
 from aether import duck, osm
@@ -165,7 +166,7 @@ def read_physical_layers(pbf_path: str | Path, settings: StandinSettings) -> tup
         sql = f"SELECT geom{levels if name == 'building' else ''} FROM {table} WHERE {condition}"
         frame = osm.query_geodataframe(connection, sql, crs)
         if buffer > 0 and len(frame):
-            frame = frame.set_geometry(frame.buffer(buffer, resolution=4))
+            frame = frame.set_geometry(frame.buffer(buffer, quad_segs=4))
         layers[name] = frame
     logger.info(
         "Physical layers on a %dx%d grid in %s: %s",
@@ -182,7 +183,7 @@ def coverage(geometries, grid: Grid, supersample: int, values=None) -> np.ndarra
     fine_shape = (grid.height * supersample, grid.width * supersample)
     if len(geometries) == 0:
         return np.zeros(grid.shape, dtype=np.float32)
-    fine_transform = grid.transform * grid.transform.scale(1 / supersample)
+    fine_transform = grid.transform @ Affine.scale(1 / supersample)
     shapes = zip(geometries, values if values is not None else np.ones(len(geometries)))
     fine = rasterio.features.rasterize(
         shapes, out_shape=fine_shape, transform=fine_transform, fill=0.0, dtype="float32"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -224,7 +225,7 @@ def load_checkpoint(path: str | Path) -> tuple[AEProjector, TextProjector, dict]
     """
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
         raise InvalidCheckpointError(f"{path}: cannot be read as a checkpoint ({error}). Rerun the train rule.") from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise InvalidCheckpointError(
