@@ -1,0 +1,221 @@
+"""The Snakemake workflow as a user runs it: lint, config validation, one reduced end-to-end run, reruns.
+
+The end-to-end run uses the synthetic town of tests/generators.py, a few
+training epochs and two evaluation seeds, and checks every artifact by
+type (Parquet with pandas, Zarr and GeoTIFF with xarray and rasterio), not
+byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import xarray as xr
+import yaml
+
+from aether.io import read_vector_table
+from aether.raster.store import open_embedding, store_grid
+from aether.training.train import load_checkpoint
+from tests.generators import toy_town
+
+ROOT = Path(__file__).resolve().parents[1]
+CITY = "town"
+QUERY = "bookshop"
+EPOCHS = 3
+
+
+def snakemake(*arguments: str, workdir: Path, check: bool = True) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir)]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([*command, *arguments], capture_output=True, text=True, env=environment)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(arguments)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def reduced_config(osm_path: Path) -> dict:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["city"] = CITY
+    config["alphaearth"]["standin"]["osm"] = str(osm_path)
+    config["alphaearth"]["chunk"] = 32
+    config["pois"]["sources"][0]["path"] = str(osm_path)
+    config["training"]["epochs"] = EPOCHS
+    config["evaluation"]["seeds"] = [42, 24]
+    config["evaluation"]["max_epochs"] = 20
+    config["evaluation"]["landuse"].update({"osm": str(osm_path), "spacing": 10, "min_class_points": 10})
+    config["retrieval"]["queries"] = {QUERY: "a bookshop selling books"}
+    return config
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    # Snakefile's `configfile: "config.yaml"` is read from the working directory.
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    osm_path = toy_town(workdir / "town.osm.pbf")
+    write_config(workdir, reduced_config(osm_path))
+    snakemake("--cores", "2", workdir=workdir)
+    return workdir
+
+
+def test_lint_reports_nothing():
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_config_with_unknown_key_is_rejected(tmp_path, helsinki_pbf):
+    config = reduced_config(helsinki_pbf)
+    config["training"]["epoch"] = 5
+    write_config(tmp_path, config)
+    result = snakemake("-n", workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "Additional properties are not allowed ('epoch' was unexpected)" in result.stdout + result.stderr
+
+
+def test_config_with_wrong_type_is_rejected(tmp_path, helsinki_pbf):
+    config = reduced_config(helsinki_pbf)
+    config["training"]["ae_ae_weight"] = 1.5
+    write_config(tmp_path, config)
+    result = snakemake("-n", workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "1.5 is greater than the maximum of 1" in result.stdout + result.stderr
+
+
+def test_several_alphaearth_files_are_rejected(tmp_path, helsinki_pbf):
+    config = reduced_config(helsinki_pbf)
+    config["alphaearth"]["files"] = ["a.tif", "b.tif"]
+    write_config(tmp_path, config)
+    result = snakemake("-n", workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "mosaics are not supported yet" in result.stdout + result.stderr
+
+
+def test_defaults_fill_missing_sections(tmp_path):
+    write_config(tmp_path, {"city": "helsinki"})
+    result = snakemake("-n", workdir=tmp_path)
+    assert "standin_raster" in result.stdout
+
+
+def test_alphaearth_store_artifact(finished_run):
+    path = finished_run / f"results/{CITY}/alphaearth/alphaearth.zarr"
+    plain = xr.open_zarr(path)["embedding"]
+    assert plain.sizes["band"] == 64
+    assert plain.rio.crs.to_string() == "EPSG:32635"
+    store = open_embedding(path)
+    assert store.attrs["standin"] is True
+    assert store.attrs["encoding"] == "aef-int8"
+    values = store.values
+    valid = ~np.isnan(values[0])
+    assert valid.sum() > 100
+    assert np.isnan(values[:, ~valid]).all()
+    assert np.allclose(np.linalg.norm(values[:, valid], axis=0), 1, atol=0.02)
+
+
+def test_poi_and_text_artifacts(finished_run):
+    pois = gpd.read_parquet(finished_run / f"results/{CITY}/pois/pois.parquet")
+    assert pois.crs.to_string() == "EPSG:32635"
+    assert {"poi_id", "name", "class", "category", "text", "x", "y"} <= set(pois.columns)
+    assert pois["poi_id"].is_unique
+    scalars, vectors = read_vector_table(finished_run / f"results/{CITY}/pois/text_embeddings.parquet", ["embedding"])
+    assert scalars["poi_id"].tolist() == pois["poi_id"].tolist()
+    assert vectors["embedding"].shape == (len(pois), 384)
+    assert np.allclose(np.linalg.norm(vectors["embedding"], axis=1), 1, atol=1e-3)
+
+
+def test_training_artifacts(finished_run):
+    training = finished_run / f"results/{CITY}/training"
+    scalars, vectors = read_vector_table(training / "views.parquet", ["base", "augmented"])
+    assert vectors["base"].shape == (len(scalars), 64)
+    assert np.allclose(np.linalg.norm(vectors["augmented"], axis=1), 1, atol=1e-4)
+    history = pd.read_parquet(training / "history.parquet")
+    assert history["epoch"].tolist() == list(range(1, EPOCHS + 1))
+    assert np.isfinite(history["loss"]).all()
+    _, _, payload = load_checkpoint(training / "checkpoint.pt")
+    assert payload["metadata"]["pois"] == len(scalars)
+    log = (finished_run / f"results/{CITY}/logs/train.log").read_text()
+    assert f"Only {len(scalars)} POIs for a batch size of 512" in log
+
+
+def test_aether_artifacts(finished_run):
+    alphaearth = open_embedding(finished_run / f"results/{CITY}/alphaearth/alphaearth.zarr")
+    aether = open_embedding(finished_run / f"results/{CITY}/aether/aether.zarr")
+    assert aether.sizes["band"] == 128
+    assert store_grid(aether) == store_grid(alphaearth)
+    values = aether.values
+    valid = ~np.isnan(values[0])
+    assert np.array_equal(valid, ~np.isnan(alphaearth.values[0]))
+    assert np.allclose(np.linalg.norm(values[:, valid], axis=0), 1, atol=1e-4)
+    with rasterio.open(finished_run / f"results/{CITY}/aether/aether.tif") as dataset:
+        assert dataset.count == 128
+        assert dataset.crs.to_string() == "EPSG:32635"
+        assert np.allclose(dataset.read(1), values[0], equal_nan=True)
+
+
+def test_evaluation_artifacts(finished_run):
+    evaluation = finished_run / f"results/{CITY}/evaluation"
+    summary = pd.read_parquet(evaluation / "summary.parquet")
+    assert sorted(summary["embedding"].unique()) == ["aether", "alphaearth"]
+    assert len(summary) == len(summary[["task", "embedding", "head"]].drop_duplicates()) == 4
+    assert (summary["seeds"] == 2).all()
+    assert summary["macro_f1_mean"].between(0, 1).all()
+    assert summary["standin"].all()
+    markdown = (evaluation / "summary.md").read_text()
+    assert "Stand-in data" in markdown
+    assert " ± " in markdown
+
+
+def test_retrieval_artifacts(finished_run):
+    retrieval = finished_run / f"results/{CITY}/retrieval"
+    with rasterio.open(retrieval / f"{QUERY}.tif") as dataset:
+        similarity = dataset.read(1)
+    finite = similarity[np.isfinite(similarity)]
+    assert finite.size > 100
+    assert np.all(np.abs(finite) <= 1 + 1e-5)
+    places = pd.read_parquet(retrieval / f"{QUERY}_top.parquet")
+    assert places["similarity"].is_monotonic_decreasing
+    assert (retrieval / f"{QUERY}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_rule_logged_and_benchmarked(finished_run):
+    results = finished_run / f"results/{CITY}"
+    benchmarks = sorted(path.stem for path in (results / "benchmarks").glob("*.tsv"))
+    logs = sorted(path.stem for path in (results / "logs").glob("*.log"))
+    assert benchmarks == logs
+    assert "train" in benchmarks
+    assert len(benchmarks) == 18
+
+
+def test_rerun_has_nothing_to_do(finished_run):
+    result = snakemake("-n", workdir=finished_run)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_config_edit_reruns_only_downstream_rules(finished_run):
+    config = yaml.safe_load((finished_run / "config.yaml").read_text())
+    config["training"]["epochs"] = EPOCHS + 1
+    edited = finished_run / "edited.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--configfile", str(edited), workdir=finished_run)
+    planned = result.stdout
+    assert "rule train:" in planned
+    assert "rule aether_store:" in planned
+    assert "rule text_embeddings:" not in planned
+    assert "rule pois:" not in planned
+
+
+def test_report_is_written(finished_run):
+    snakemake("--report", "report.html", workdir=finished_run)
+    html = (finished_run / "report.html").read_text(errors="replace")
+    assert "stand-in" in html.lower()
