@@ -10,6 +10,7 @@ reported with the nearest POI for orientation.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -65,14 +66,15 @@ def top_places(
     With ``pois`` (columns ``x``, ``y``, ``name``, ``class``), each place also
     gets its nearest POI and the distance to it in metres.
     """
-    radius = max(1, int(round(min_separation / grid.resolution)))
+    separation = min_separation / grid.resolution
+    radius = max(1, math.ceil(separation))
     filled = np.where(np.isnan(similarity), -np.inf, similarity)
     peaks = (filled == ndimage.maximum_filter(filled, size=2 * radius + 1, mode="nearest")) & np.isfinite(filled)
     rows, cols = np.nonzero(peaks)
     order = np.argsort(-filled[rows, cols], kind="stable")
     chosen: list[int] = []
     for index in order:
-        if all((rows[index] - rows[c]) ** 2 + (cols[index] - cols[c]) ** 2 >= radius**2 for c in chosen):
+        if all((rows[index] - rows[c]) ** 2 + (cols[index] - cols[c]) ** 2 >= separation**2 for c in chosen):
             chosen.append(index)
             if len(chosen) == count:
                 break

@@ -2,7 +2,8 @@
 
 The polygons are rasterised onto the embedding grid (a pixel takes the class
 of the smallest polygon that contains its centre, since nested polygons are
-usually more specific) and sampled every ``spacing`` metres. Classes with too
+usually more specific) and sampled every ``spacing`` metres, snapped to a
+whole number of pixels. Classes with too
 few points for a train/validation/test split are merged into ``other``, and
 dropped when even the merged class stays too small; the log lists each
 decision.
@@ -56,7 +57,7 @@ def merge_small_classes(labels: pd.Series, min_points: int) -> tuple[pd.Series, 
     keep_other = merged_total >= min_points
     mapping, rows = {}, []
     for label, points in counts.items():
-        if label not in small:
+        if label not in small or (label == OTHER and keep_other):
             mapping[label] = label
             rows.append((label, int(points), "kept", label))
         elif keep_other:
@@ -91,7 +92,8 @@ def sample_label_points(
         fill=-1,
         dtype="int32",
     )
-    step = max(1, round(spacing / grid.resolution))
+    # The spacing snaps to a whole number of pixels, rounding halves up.
+    step = max(1, int(spacing / grid.resolution + 0.5))
     rows, cols = np.nonzero(burnt >= 0)
     on_step = (rows % step == 0) & (cols % step == 0)
     rows, cols = rows[on_step], cols[on_step]
