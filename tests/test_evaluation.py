@@ -13,7 +13,7 @@ from aether.evaluation.classification import (
     random_split,
 )
 from aether.evaluation.features import point_features
-from aether.evaluation.heads import HeadConfig, build_head, fit_classifier, predict_classes
+from aether.evaluation.heads import HeadConfig, build_head, fit_classifier, fit_classifiers, predict_classes
 from aether.evaluation.landuse import METRICS, evaluate_landuse
 from aether.evaluation.report import STANDIN_WARNING, write_summary
 from aether.evaluation.summary import format_summary, relative_change, summarise
@@ -94,6 +94,25 @@ def test_fit_classifier__runs_all_epochs_while_improving():
     head = build_head("linear", features.shape[1], 3, config)
     _, epochs = fit_classifier(head, (features, targets), (features, targets), seed=0, config=config)
     assert epochs == 15
+
+
+def test_fit_classifiers__stack_matches_one_by_one():
+    features, labels = clusters(2)
+    _, targets = np.unique(labels, return_inverse=True)
+    config = HeadConfig(learning_rate=1e-2, max_epochs=12, patience=2)
+    seeds = [42, 7, 0]
+    heads = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        heads.append(build_head("mlp", features.shape[1], 3, config))
+    alone = [fit_classifier(copy.deepcopy(head), (features, targets), (features[:40], targets[:40]), seed=seed,
+                            config=config) for head, seed in zip(heads, seeds)]
+    stacked, epochs = fit_classifiers(heads, (features, targets), (features[:40], targets[:40]), seeds=seeds,
+                                      config=config)
+    assert epochs == [count for _, count in alone]
+    for (single, _), together in zip(alone, stacked):
+        for name, tensor in single.state_dict().items():
+            assert torch.allclose(tensor, together.state_dict()[name], atol=1e-6), name
 
 
 def test_predict_classes__argmax():

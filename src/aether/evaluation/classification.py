@@ -20,7 +20,7 @@ import torch
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
-from aether.evaluation.heads import HeadConfig, build_head, fit_classifier, predict_classes
+from aether.evaluation.heads import HeadConfig, build_head, fit_classifiers, predict_classes
 from aether.exceptions import AetherError, NoDataError
 
 logger = logging.getLogger(__name__)
@@ -89,28 +89,30 @@ def evaluate_classification(
 
     rows = []
     for head_kind in heads:
+        initial = []
         for seed in seeds:
             torch.manual_seed(seed)
-            head = build_head(head_kind, features.shape[1], class_count, config)
-            head, epochs = fit_classifier(
-                head,
-                (features[train], labels[train]),
-                (features[validation], labels[validation]),
-                seed=seed,
-                config=config,
-            )
+            initial.append(build_head(head_kind, features.shape[1], class_count, config))
+        fitted, epochs = fit_classifiers(
+            initial,
+            (features[train], labels[train]),
+            (features[validation], labels[validation]),
+            seeds=list(seeds),
+            config=config,
+        )
+        for seed, head, epoch_count in zip(seeds, fitted, epochs):
             metrics = classification_metrics(labels[test], predict_classes(head, features[test]))
             rows.append(
                 {
                     "head": head_kind,
                     "seed": seed,
                     **metrics,
-                    "epochs": epochs,
+                    "epochs": epoch_count,
                     "n_train": len(train),
                     "n_validation": len(validation),
                     "n_test": len(test),
                 }
             )
             logger.info("%s seed %3d: macro F1 %.4f, accuracy %.4f after %d epochs",
-                        head_kind, seed, metrics["macro_f1"], metrics["accuracy"], epochs)
+                        head_kind, seed, metrics["macro_f1"], metrics["accuracy"], epoch_count)
     return pd.DataFrame(rows)

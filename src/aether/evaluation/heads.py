@@ -8,7 +8,6 @@ for 10 epochs, and the weights of the best validation epoch restored.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +38,116 @@ def build_head(kind: str, in_dim: int, out_dim: int, config: HeadConfig = HeadCo
     raise ValueError(f"unknown head {kind!r}; expected one of {HEADS}")
 
 
+class StackedHeads(nn.Module):
+    """Independent copies of one head architecture, evaluated together with batched matrix products.
+
+    Training the heads of all seeds in one stack gives each seed exactly the
+    updates it would get alone (the loss is a sum over seeds and Adam works
+    per element) while paying the per-step overhead of PyTorch once instead
+    of once per seed.
+    """
+
+    def __init__(self, heads: list[nn.Module]):
+        super().__init__()
+        layers = [[module for module in head.modules() if isinstance(module, nn.Linear)] for head in heads]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([head[i].weight.detach().T for head in layers])) for i in range(len(layers[0]))
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([head[i].bias.detach()[None, :] for head in layers]))
+            for i in range(len(layers[0]))
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Map ``(heads, batch, in)`` to ``(heads, batch, out)``, with ReLU between layers."""
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases)):
+            features = torch.baddbmm(bias, features, weight)
+            if index < len(self.weights) - 1:
+                features = torch.relu(features)
+        return features
+
+    def snapshot(self, index: int) -> list[torch.Tensor]:
+        """Copy the parameters of head ``index``."""
+        return [parameter[index].detach().clone() for parameter in [*self.weights, *self.biases]]
+
+    def export(self, head: nn.Module, parameters: list[torch.Tensor]) -> nn.Module:
+        """Write snapshot ``parameters`` into the matching layers of ``head``."""
+        linears = [module for module in head.modules() if isinstance(module, nn.Linear)]
+        weights, biases = parameters[: len(linears)], parameters[len(linears) :]
+        with torch.no_grad():
+            for linear, weight, bias in zip(linears, weights, biases):
+                linear.weight.copy_(weight.T)
+                linear.bias.copy_(bias[0])
+        return head.eval()
+
+
+def _per_head_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    heads, batch, classes = logits.shape
+    losses = F.cross_entropy(logits.reshape(-1, classes), targets.reshape(-1), reduction="none")
+    return losses.view(heads, batch).mean(dim=1)
+
+
+def fit_classifiers(
+    heads: list[nn.Module],
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    *,
+    seeds: list[int],
+    config: HeadConfig = HeadConfig(),
+) -> tuple[list[nn.Module], list[int]]:
+    """Train one head per seed with cross-entropy and early stopping on each head's validation loss.
+
+    ``seeds[i]`` drives the batch order of ``heads[i]``; the heads must be
+    initialised already (by the caller, from the same seed). Each head stops
+    after ``config.patience`` epochs without improvement and gets back the
+    weights of its best validation epoch.
+
+    Returns:
+        The trained heads and the number of epochs each one ran.
+    """
+    features, targets = (torch.from_numpy(np.ascontiguousarray(a)) for a in train)
+    val_features, val_targets = (torch.from_numpy(np.ascontiguousarray(a)) for a in validation)
+    targets, val_targets = targets.long(), val_targets.long()
+    count = len(heads)
+    stack = StackedHeads(heads)
+    optimiser = torch.optim.Adam(stack.parameters(), lr=config.learning_rate)
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    val_batch = val_features.expand(count, -1, -1)
+    val_goal = val_targets.expand(count, -1)
+
+    best_loss = [float("inf")] * count
+    best_state = [stack.snapshot(i) for i in range(count)]
+    stale = [0] * count
+    stopped_at: list[int | None] = [None] * count
+    for epoch in range(1, config.max_epochs + 1):
+        orders = torch.stack([torch.randperm(len(features), generator=generator) for generator in generators])
+        stack.train()
+        for start in range(0, len(features), config.batch_size):
+            batch = orders[:, start : start + config.batch_size]
+            loss = _per_head_loss(stack(features[batch]), targets[batch]).sum()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        stack.eval()
+        with torch.no_grad():
+            val_losses = _per_head_loss(stack(val_batch), val_goal).tolist()
+        for i, val_loss in enumerate(val_losses):
+            if stopped_at[i] is not None:
+                continue
+            if val_loss < best_loss[i] - 1e-6:
+                best_loss[i], best_state[i], stale[i] = val_loss, stack.snapshot(i), 0
+            else:
+                stale[i] += 1
+                if stale[i] >= config.patience:
+                    stopped_at[i] = epoch
+        # A head that has stopped keeps training with the others, which changes
+        # nothing: its best weights are kept aside and restored below.
+        if all(stop is not None for stop in stopped_at):
+            break
+    epochs = [stop if stop is not None else epoch for stop in stopped_at]
+    return [stack.export(head, state) for head, state in zip(heads, best_state)], epochs
+
+
 def fit_classifier(
     head: nn.Module,
     train: tuple[np.ndarray, np.ndarray],
@@ -47,40 +156,9 @@ def fit_classifier(
     seed: int,
     config: HeadConfig = HeadConfig(),
 ) -> tuple[nn.Module, int]:
-    """Train ``head`` with cross-entropy and early stopping on the validation loss.
-
-    Returns:
-        The head with the weights of its best validation epoch, and the
-        number of epochs run.
-    """
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    features, targets = (torch.from_numpy(np.ascontiguousarray(a)) for a in train)
-    val_features, val_targets = (torch.from_numpy(np.ascontiguousarray(a)) for a in validation)
-    targets, val_targets = targets.long(), val_targets.long()
-    optimiser = torch.optim.Adam(head.parameters(), lr=config.learning_rate)
-
-    best_loss, best_state, stale, epoch = float("inf"), copy.deepcopy(head.state_dict()), 0, 0
-    for epoch in range(1, config.max_epochs + 1):
-        head.train()
-        order = torch.randperm(len(features), generator=generator)
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            loss = F.cross_entropy(head(features[batch]), targets[batch])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-        head.eval()
-        with torch.no_grad():
-            val_loss = F.cross_entropy(head(val_features), val_targets).item()
-        if val_loss < best_loss - 1e-6:
-            best_loss, best_state, stale = val_loss, copy.deepcopy(head.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    head.load_state_dict(best_state)
-    return head.eval(), epoch
+    """Train one ``head``; see :func:`fit_classifiers`."""
+    heads, epochs = fit_classifiers([head], train, validation, seeds=[seed], config=config)
+    return heads[0], epochs[0]
 
 
 @torch.no_grad()
