@@ -7,6 +7,7 @@ from aether.raster.store import (
     FLOAT_ENCODING,
     INT8_ENCODING,
     Block,
+    WindowReader,
     create_store,
     iter_blocks,
     open_embedding,
@@ -59,3 +60,18 @@ def test_open_embedding_rejects_other_folders(tmp_path):
 def test_create_store_rejects_unknown_encoding(tmp_path):
     with pytest.raises(ValueError, match="unknown store encoding"):
         create_store(tmp_path / "s.zarr", GRID, bands=2, encoding="int4", chunk=4, attrs={})
+
+
+def test_window_reader_matches_padded_slices(tmp_path):
+    grid = Grid("EPSG:32635", 0.0, 500.0, 10.0, width=23, height=19)
+    create_store(tmp_path / "s.zarr", grid, bands=3, encoding=FLOAT_ENCODING, chunk=8, attrs={})
+    values = np.random.default_rng(0).standard_normal((3, 19, 23)).astype(np.float32)
+    for block in iter_blocks(grid, 8):
+        write_block(tmp_path / "s.zarr", block, values[(slice(None), *block.slices)])
+    padded = np.full((3, 19 + 20, 23 + 20), np.nan, dtype=np.float32)
+    padded[:, 10:29, 10:33] = values
+    reader = WindowReader(open_embedding(tmp_path / "s.zarr"), cache_chunks=2)
+    for first_row, last_row, first_col, last_col in [(0, 19, 0, 23), (-5, 4, -3, 9), (6, 17, 7, 30), (15, 25, 20, 26)]:
+        window = reader.read(first_row, last_row, first_col, last_col)
+        expected = padded[:, first_row + 10 : last_row + 10, first_col + 10 : last_col + 10]
+        assert np.array_equal(window, expected, equal_nan=True), (first_row, last_row, first_col, last_col)

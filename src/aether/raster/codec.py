@@ -19,13 +19,28 @@ BAND_NAMES = tuple(f"A{i:02d}" for i in range(EMBEDDING_DIM))
 DEQUANTISATION = "v = sign(q) * (q / 127.5) ** 2; q = -128 is nodata"
 
 
+def _decoding_table() -> np.ndarray:
+    codes = np.arange(-128, 128, dtype=np.float64)
+    values = np.sign(codes) * (codes / SCALE) ** 2
+    values[0] = np.nan
+    # Reorder so that the table is indexed by the code's unsigned byte (0..127, then -128..-1).
+    return np.concatenate([values[128:], values[:128]])
+
+
+_DECODING_TABLE = _decoding_table()
+
+
 def dequantise(codes: np.ndarray, *, dtype: type = np.float32) -> np.ndarray:
-    """Decode int8 codes into float values, with NaN where the code is nodata."""
+    """Decode int8 codes into float values, with NaN where the code is nodata.
+
+    Decoding is a lookup in a 256-entry table computed in float64, so the
+    result equals the formula exactly and costs one gather per value.
+    """
     codes = np.asarray(codes)
-    scaled = codes.astype(np.float64) / SCALE
-    values = np.sign(scaled) * scaled * scaled
-    values[codes == NODATA_CODE] = np.nan
-    return values.astype(dtype, copy=False)
+    if codes.dtype.kind == "f":
+        codes = np.where(np.isnan(codes), NODATA_CODE, codes)
+    codes = codes.astype(np.int8, copy=False)
+    return _DECODING_TABLE.astype(dtype)[codes.view(np.uint8)]
 
 
 def quantise(values: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ Two encodings exist:
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,6 +176,55 @@ def pixel_validity(array: xr.DataArray):
         return ~np.isnan(first_band.vindex[np.asarray(rows), np.asarray(cols)].compute())
 
     return is_valid
+
+
+class WindowReader:
+    """Reads arbitrary windows of an opened store, decoding each chunk once while it stays in a small cache.
+
+    Windows that overlap neighbouring chunks (such as a block plus the halo
+    of a pooling window) would otherwise decode up to nine chunks for every
+    block. Parts of a window beyond the raster edge read as NaN.
+    """
+
+    def __init__(self, array: xr.DataArray, *, cache_chunks: int = 12):
+        self.array = array
+        self.chunk = store_chunk(array)
+        self.height, self.width = array.sizes["y"], array.sizes["x"]
+        self.cache_chunks = cache_chunks
+        self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+
+    def _chunk(self, chunk_row: int, chunk_col: int) -> np.ndarray:
+        key = (chunk_row, chunk_col)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        rows = slice(chunk_row * self.chunk, min((chunk_row + 1) * self.chunk, self.height))
+        cols = slice(chunk_col * self.chunk, min((chunk_col + 1) * self.chunk, self.width))
+        values = self.array.isel(y=rows, x=cols).values
+        self._cache[key] = values
+        if len(self._cache) > self.cache_chunks:
+            self._cache.popitem(last=False)
+        return values
+
+    def read(self, first_row: int, last_row: int, first_col: int, last_col: int) -> np.ndarray:
+        """Return rows ``first_row:last_row`` and columns ``first_col:last_col`` as float32."""
+        window = np.full(
+            (self.array.sizes["band"], last_row - first_row, last_col - first_col), np.nan, dtype=np.float32
+        )
+        rows = range(max(first_row, 0) // self.chunk, (min(last_row, self.height) - 1) // self.chunk + 1)
+        cols = range(max(first_col, 0) // self.chunk, (min(last_col, self.width) - 1) // self.chunk + 1)
+        for chunk_row in rows:
+            for chunk_col in cols:
+                values = self._chunk(chunk_row, chunk_col)
+                top, left = chunk_row * self.chunk, chunk_col * self.chunk
+                row_from, row_to = max(first_row, top), min(last_row, top + values.shape[1])
+                col_from, col_to = max(first_col, left), min(last_col, left + values.shape[2])
+                if row_from >= row_to or col_from >= col_to:
+                    continue
+                window[:, row_from - first_row : row_to - first_row, col_from - first_col : col_to - first_col] = (
+                    values[:, row_from - top : row_to - top, col_from - left : col_to - left]
+                )
+        return window
 
 
 def store_chunk(array: xr.DataArray) -> int:

@@ -26,8 +26,7 @@ import xarray as xr
 from aether.exceptions import NoDataError
 from aether.io import write_vector_table
 from aether.logs import progress
-from aether.raster.grid import Grid
-from aether.raster.store import store_chunk, store_grid
+from aether.raster.store import WindowReader, store_chunk, store_grid
 
 logger = logging.getLogger(__name__)
 
@@ -76,21 +75,6 @@ def pool_block(
     return pooled
 
 
-def read_padded(array: xr.DataArray, grid: Grid, rows: slice, cols: slice, pad: int) -> np.ndarray:
-    """Read rows and columns of ``array`` plus ``pad`` pixels around, NaN beyond the raster edge."""
-    first_row, last_row = rows.start - pad, rows.stop + pad
-    first_col, last_col = cols.start - pad, cols.stop + pad
-    block = np.full((array.sizes["band"], last_row - first_row, last_col - first_col), np.nan, dtype=np.float32)
-    read_rows = slice(max(first_row, 0), min(last_row, grid.height))
-    read_cols = slice(max(first_col, 0), min(last_col, grid.width))
-    block[
-        :,
-        read_rows.start - first_row : read_rows.stop - first_row,
-        read_cols.start - first_col : read_cols.stop - first_col,
-    ] = array.isel(y=read_rows, x=read_cols).values
-    return block
-
-
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Scale rows to unit length; rows of zeros or NaN stay as they are."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -128,11 +112,12 @@ def pool_points(
     frame = pd.DataFrame({"row": rows, "col": cols, "block_row": rows // chunk, "block_col": cols // chunk})
     groups = frame[inside].groupby(["block_row", "block_col"]).indices
     inside_index = np.flatnonzero(inside)
+    reader = WindowReader(array)
     for (block_row, block_col), members in progress(groups.items(), desc=desc, total=len(groups), unit="block"):
         index = inside_index[members]
         row_range = slice(block_row * chunk, min((block_row + 1) * chunk, grid.height))
         col_range = slice(block_col * chunk, min((block_col + 1) * chunk, grid.width))
-        values = read_padded(array, grid, row_range, col_range, pad)
+        values = reader.read(row_range.start - pad, row_range.stop + pad, col_range.start - pad, col_range.stop + pad)
         local_rows = rows[index] - row_range.start + pad
         local_cols = cols[index] - col_range.start + pad
         for radius, (means, counts) in pool_block(values, local_rows, local_cols, radii).items():
