@@ -161,9 +161,9 @@ class OSMBuilder:
 def toy_town(path: str | Path, *, seed: int = 0, blocks: int = 4) -> Path:
     """Write a small synthetic town: a street grid, buildings, a park, water, POIs and land-use polygons.
 
-    The town spans ``blocks x blocks`` blocks of 100 m; each block is
-    residential or commercial (alternating), every commercial block holds
-    shops and cafes, and a park with trees sits in one corner.
+    The town spans ``blocks x blocks`` blocks of 100 m. The blocks alternate
+    between residential and commercial, every commercial block contains shops
+    and cafes, and a park with trees lies east of the grid.
     """
     rng = np.random.default_rng(seed)
     town = OSMBuilder()

@@ -1,6 +1,6 @@
 """The exception family of the package.
 
-Every message names the offending file or value and says how to fix the
+Every message names the offending file or value and states how to fix the
 input, so that a user can act on the message without reading the code.
 """
 

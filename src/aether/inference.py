@@ -1,7 +1,7 @@
 """Apply the trained AE projector to every pixel: the AETHER raster.
 
-The AlphaEarth store is read one chunk-aligned block at a time; the valid
-pixels of a block go through the projector in batches and the 128-d result
+The AlphaEarth store is read one chunk-aligned block at a time. The valid
+pixels of a block go through the projector in batches, and the 128-d result
 is written to the same block of a float32 store on the same grid. Nodata
 pixels stay NaN.
 """

@@ -1,8 +1,8 @@
 """Logging set-up for workflow scripts and progress bars for long loops.
 
-Library modules only create module-level loggers; the entry points in
-``workflow/scripts`` call :func:`configure_rule_logging` so that everything a
-job prints ends up in the rule's ``log:`` file.
+Library modules only create module-level loggers. The entry points in
+``workflow/scripts`` call :func:`configure_rule_logging`, so everything a job
+prints ends up in the rule's ``log:`` file.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def configure_rule_logging(log_path: str | Path, *, level: int = logging.INFO) -
 
     Progress bars write to stderr, so they land in the same file. The
     traceback of an exception that ends the script is logged before the
-    default hook prints it, so the rule log always says why a job failed.
+    default hook prints it, so the rule log always records why a job failed.
     """
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)

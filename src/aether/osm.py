@@ -10,8 +10,8 @@ geometries in EPSG:4326 (lon/lat order):
   assembled from their member ways with ``ST_BuildArea``.
 
 Ways or relations that reference nodes missing from the extract (clipped at
-its border) keep the part that is present; a way left with fewer than two
-nodes or a relation that forms no polygon is skipped.
+its border) keep the part that is present. A way left with fewer than two
+nodes, or a relation that forms no polygon, is skipped.
 """
 
 from __future__ import annotations

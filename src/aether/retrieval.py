@@ -1,7 +1,7 @@
 """Natural-language retrieval maps: a text query scored against every pixel of the AETHER raster.
 
 The query goes through the same frozen sentence model as the POI
-descriptions and through the trained text projector; its cosine similarity
+descriptions and through the trained text projector. Its cosine similarity
 with each unit AETHER vector gives a similarity raster. The highest local
 maxima, at least ``min_separation`` metres apart, are the top places, each
 reported with the nearest POI for orientation.
@@ -166,7 +166,7 @@ def run_query(
     places: str | Path,
     figure: str | Path,
 ) -> pd.DataFrame:
-    """Answer one encoded query: similarity GeoTIFF, top places as Parquet and a PNG map."""
+    """Score one encoded query and write the similarity GeoTIFF, the top places (Parquet) and a PNG map."""
     queries, vectors = read_vector_table(queries_path, ["embedding"])
     matches = np.flatnonzero(queries["name"].to_numpy() == name)
     if len(matches) != 1:

@@ -4,7 +4,7 @@ The split follows the CaLLiPer protocol: 80/20 train/test with seed 42,
 then 10 % of the training points for validation. The split stays fixed while
 the seeds (42, 24, 7, 0, 100 by default) change the head initialisation and
 the batch order. Both splits are stratified by class, so every class of at
-least ``MIN_CLASS_POINTS`` points appears in the training and test parts; the
+least ``MIN_CLASS_POINTS`` points appears in the training and test parts. The
 validation part (8 % of the points) can miss a class of fewer than about 13
 points.
 """

@@ -1,9 +1,10 @@
 """Prediction heads trained on frozen unit embeddings.
 
-The protocol of the CaLLiPer/AETHER family: a linear probe and an MLP with
-one hidden layer of 64 units, Adam with learning rate 1e-3, batches of 128,
-at most 300 epochs, early stopping when the validation loss has not improved
-for 10 epochs, and the weights of the best validation epoch restored.
+The heads follow the evaluation protocol of CaLLiPer and AETHER (same lab): a
+linear probe and an MLP with one hidden layer of 64 units. Both train with
+Adam (learning rate 1e-3) on batches of 128 for at most 300 epochs. Training
+stops when the validation loss has not improved for 10 epochs, and the head
+gets back the weights of its best validation epoch.
 """
 
 from __future__ import annotations
@@ -41,10 +42,9 @@ def build_head(kind: str, in_dim: int, out_dim: int, config: HeadConfig = HeadCo
 class StackedHeads(nn.Module):
     """Independent copies of one head architecture, evaluated together with batched matrix products.
 
-    Training the heads of all seeds in one stack gives each seed exactly the
-    updates it would get alone (the loss is a sum over seeds and Adam works
-    per element) while paying the per-step overhead of PyTorch once instead
-    of once per seed.
+    Each seed gets exactly the updates it would get alone, because the loss
+    is a sum over seeds and Adam works per element. The stack pays the
+    per-step overhead of PyTorch once instead of once per seed.
     """
 
     def __init__(self, heads: list[nn.Module]):

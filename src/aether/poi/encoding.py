@@ -1,7 +1,7 @@
 """Text embeddings of POI descriptions with a frozen sentence-transformers model.
 
 Encoding is the slowest CPU stage, so results are cached on disk, keyed by
-the model's identity and the SHA-256 of each text: a rerun after adding POIs
+the model's identity and the SHA-256 of each text. A rerun after adding POIs
 encodes only the texts the cache has not seen, and a different model never
 reads another model's vectors.
 """

@@ -29,7 +29,7 @@ from aether.raster.standin import STANDIN_SOURCE_TAG, STANDIN_TAG
 logger = logging.getLogger(__name__)
 
 # Real AlphaEarth vectors decode to norms within about 0.006 of 1 (measured on
-# 2,880 real 2024 vectors); the margin leaves room for float rounding in exports.
+# 2,880 real 2024 vectors). The margin leaves room for float rounding in exports.
 NORM_TOLERANCE = 0.02
 # Share of valid pixels allowed outside the tolerance before a file is rejected.
 MAX_OFF_UNIT_SHARE = 0.01
@@ -37,7 +37,7 @@ MAX_OFF_UNIT_SHARE = 0.01
 
 @dataclass(frozen=True)
 class RasterInfo:
-    """What ingestion needs to know about one input file."""
+    """Header facts of one input file that ingestion needs."""
 
     path: Path
     grid: Grid

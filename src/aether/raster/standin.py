@@ -9,7 +9,7 @@ trees, other vegetation and bare ground. Land-use polygons are never read,
 because the evaluation uses them as labels.
 
 Each layer is rasterised as a coverage fraction (by supersampling), smoothed
-at several neighbourhood scales and complemented by distance features; a
+at several neighbourhood scales and complemented by distance features. A
 fixed random two-layer projection with a seeded generator maps the
 standardised features to 64 dimensions, which are L2-normalised and
 quantised. Nearby pixels with similar surroundings therefore get similar

@@ -164,7 +164,7 @@ def store_grid(array: xr.DataArray) -> Grid:
 
 
 def pixel_validity(array: xr.DataArray):
-    """Return a function that tells, for arrays of rows and columns, which pixels of ``array`` hold data.
+    """Return a function that checks which pixels of ``array``, given as arrays of rows and columns, have data.
 
     Only the chunks that contain the requested pixels are read.
     """

@@ -1,8 +1,9 @@
 """Contrastive training of the AETHER projectors.
 
-Defaults are the paper's: AdamW with learning rate 1e-3, weight decay 1e-4
-and betas (0.9, 0.999), a cosine decay per step down to 1e-5, 100 epochs,
-batches of 512 that drop the last incomplete batch, temperature 0.07,
+The defaults are those of the AETHER paper (arXiv:2510.09894). The optimiser
+is AdamW with learning rate 1e-3, weight decay 1e-4 and betas (0.9, 0.999),
+decayed per step along a cosine to 1e-5. Training runs 100 epochs of batches
+of 512 (the last incomplete batch is dropped) with temperature 0.07,
 lambda = 0.2 and seed 42.
 """
 

@@ -6,10 +6,10 @@ augmented view with r = 9 (190 m). Nodata pixels are left out of the mean,
 the part of a window beyond the raster edge counts as nodata, and each pooled
 vector is L2-normalised.
 
-Pooling works block by block: it reads one chunk-aligned block of the raster
-plus a halo of the largest radius, builds summed-area tables of the values
-and of the valid-pixel counts, and reads every window sum of every point in
-the block from four table entries. Memory stays bounded by one block,
+Pooling works block by block. It reads one chunk-aligned block of the raster
+plus a halo of the largest radius and builds summed-area tables of the values
+and of the valid-pixel counts. Every window sum of every point in the block
+then comes from four table entries. Memory stays bounded by one block,
 whatever the number of points, and there is no per-point Python loop.
 """
 
@@ -136,7 +136,7 @@ def sample_views(
 ) -> pd.DataFrame:
     """Pool the base and augmented views of every POI and write them to Parquet.
 
-    POIs whose base window holds no valid pixel are dropped and counted.
+    POIs whose base window contains no valid pixel are dropped and counted.
 
     Returns:
         The scalar columns written: ``poi_id``, ``x``, ``y`` and the valid
