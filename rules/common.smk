@@ -41,6 +41,14 @@ def poi_source_paths():
     return [str(resolve_path(source["path"])) for source in config["pois"]["sources"]]
 
 
+def poi_category_tables():
+    """The category tables the POI sources use, so that editing a table reruns the POI rule."""
+    from aether.poi.sources import SourceSpec
+
+    specs = [SourceSpec.from_config(source) for source in config["pois"]["sources"]]
+    return sorted({str(resolve_path(spec.categories)) for spec in specs if spec.categories})
+
+
 @functools.cache
 def text_model_identity():
     """Digest of the sentence model; a new model reruns the rules that use it."""

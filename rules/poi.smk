@@ -5,13 +5,14 @@ rule pois:
     """Read the POI sources in DuckDB, map tags to (class, category) and synthesise descriptions."""
     input:
         sources=poi_source_paths(),
-        categories=[str(resolve_path(s["categories"])) for s in config["pois"]["sources"]],
+        categories=poi_category_tables(),
         alphaearth="results/{city}/alphaearth/alphaearth.zarr",
     output:
         "results/{city}/pois/pois.parquet",
     params:
         sources=config["pois"]["sources"],
         text=config["pois"]["text"],
+        deduplicate_distance=config["pois"]["deduplicate_distance"],
     log:
         "results/{city}/logs/pois.log",
     benchmark:

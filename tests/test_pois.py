@@ -6,9 +6,9 @@ import pytest
 from aether import duck
 from aether.exceptions import ConfigError, InvalidPOIError, NoDataError
 from aether.paths import resolve_path
-from aether.poi.categories import DEFAULT_OSM_TABLE, read_category_table
-from aether.poi.sources import read_osm_pois
-from aether.poi.synthesis import SourceSpec, TextSpec, check_template, synthesise_pois, synthesise_texts
+from aether.poi.categories import read_category_table
+from aether.poi.sources import DEFAULT_OSM_TABLE, SourceSpec, read_osm_pois
+from aether.poi.synthesis import TextSpec, check_template, synthesise_pois, synthesise_texts
 from aether.raster.grid import Grid
 from tests.generators import TOWN_CRS, TOWN_ORIGIN, OSMBuilder
 
@@ -78,7 +78,7 @@ def small_town(tmp_path):
 
 def test_read_osm_pois_takes_nodes_ways_relations(small_town):
     _, path = small_town
-    pois = read_osm_pois(duck.connect(), path, source="osm")
+    pois = read_osm_pois(duck.connect(), SourceSpec("osm", str(path)).validated())
     assert sorted(pois["source_id"].str.split("/").str[0].unique()) == ["node", "relation", "way"]
     assert len(pois) == 6
     assert "crossing" not in set(pois["value"])
@@ -86,7 +86,7 @@ def test_read_osm_pois_takes_nodes_ways_relations(small_town):
 
 def test_read_osm_pois_first_value_of_list(small_town):
     _, path = small_town
-    pois = read_osm_pois(duck.connect(), path, source="osm").set_index("name", drop=False)
+    pois = read_osm_pois(duck.connect(), SourceSpec("osm", str(path)).validated()).set_index("name", drop=False)
     unnamed = pois[pois["name"].isna()]
     assert "cafe" in set(unnamed["value"])
     assert "cafe;bar" not in set(pois["value"])
@@ -94,7 +94,7 @@ def test_read_osm_pois_first_value_of_list(small_town):
 
 def test_read_osm_pois_way_centroid(small_town):
     town, path = small_town
-    pois = read_osm_pois(duck.connect(), path, source="osm")
+    pois = read_osm_pois(duck.connect(), SourceSpec("osm", str(path)).validated())
     museum = pois[pois["name"] == "Museum"].iloc[0]
     lon, lat = town._to_lonlat.transform(TOWN_ORIGIN[0] + 125, TOWN_ORIGIN[1] + 125)
     assert museum["key"] == "tourism"
@@ -104,14 +104,14 @@ def test_read_osm_pois_way_centroid(small_town):
 
 def test_read_osm_pois_rejects_invalid_key(small_town):
     with pytest.raises(InvalidPOIError, match="Invalid OSM key"):
-        read_osm_pois(duck.connect(), small_town[1], source="osm", keys=("amenity'] OR 1=1 --",))
+        read_osm_pois(duck.connect(), SourceSpec("osm", str(small_town[1]), keys=("amenity'] OR 1=1 --",)))
 
 
 def test_read_osm_pois_without_pois(tmp_path):
     town = OSMBuilder()
     town.way([(0, 0), (10, 0)], {"highway": "residential"})
     with pytest.raises(InvalidPOIError, match="no element carries any of the keys"):
-        read_osm_pois(duck.connect(), town.write(tmp_path / "t.osm.pbf"), source="osm")
+        read_osm_pois(duck.connect(), SourceSpec("osm", str(town.write(tmp_path / "t.osm.pbf"))).validated())
 
 
 # Text synthesis

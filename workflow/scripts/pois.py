@@ -12,4 +12,5 @@ synthesise_pois(
     grid=store_grid(alphaearth),
     is_valid=pixel_validity(alphaearth),
     text=TextSpec(**snakemake.params.text),
+    deduplicate_distance=snakemake.params.deduplicate_distance,
 )

@@ -16,7 +16,6 @@ import pandas as pd
 from aether.exceptions import ConfigError
 
 REQUIRED_COLUMNS = ("key", "value", "class", "category", "include")
-DEFAULT_OSM_TABLE = "pkg:aether/data/osm_poi_categories.csv"
 
 
 def read_category_table(path: str | Path) -> pd.DataFrame:

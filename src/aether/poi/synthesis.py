@@ -12,20 +12,23 @@ from __future__ import annotations
 import logging
 import string
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyproj import Transformer
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from aether import duck
 from aether.exceptions import ConfigError, InvalidPOIError, NoDataError
 from aether.io import atomic_output
 from aether.paths import resolve_path
-from aether.poi.categories import DEFAULT_OSM_TABLE, read_category_table
-from aether.poi.sources import OSM_POI_KEYS, READERS
+from aether.poi.categories import read_category_table
+from aether.poi.sources import SourceSpec, read_source
 from aether.raster.grid import Grid
 
 logger = logging.getLogger(__name__)
@@ -33,25 +36,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_TEMPLATE = "A place of {class}, a type of {category}, named {name}."
 DEFAULT_UNNAMED_TEMPLATE = "A place of {class}, a type of {category}."
 PLACEHOLDERS = {"class", "category", "name"}
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """One configured POI source."""
-
-    name: str
-    path: str
-    format: str = "osm_pbf"
-    categories: str = DEFAULT_OSM_TABLE
-    keys: tuple[str, ...] = OSM_POI_KEYS
-
-    @classmethod
-    def from_config(cls, entry: dict) -> SourceSpec:
-        """Build a spec from one entry of ``pois.sources`` in the configuration."""
-        entry = dict(entry)
-        if "keys" in entry:
-            entry["keys"] = tuple(entry["keys"])
-        return cls(**entry)
 
 
 @dataclass(frozen=True)
@@ -93,15 +77,20 @@ def _clean_sql(column: str) -> str:
 
 
 def read_sources(sources: Sequence[SourceSpec], connection) -> pd.DataFrame:
-    """Read every source into one raw table with the mapping columns joined."""
+    """Read every source into one raw table with ``class_raw``, ``category_raw`` and ``include`` resolved."""
     frames = []
     for spec in sources:
-        reader = READERS.get(spec.format)
-        if reader is None:
-            raise ConfigError(f"POI source {spec.name!r}: unknown format {spec.format!r}; known: {sorted(READERS)}.")
-        raw = reader(connection, resolve_path(spec.path), source=spec.name, keys=spec.keys)
-        table = read_category_table(resolve_path(spec.categories))
-        frames.append(_apply_categories(connection, raw, table, spec.name))
+        spec = replace(spec.validated(), path=str(resolve_path(spec.path)))
+        raw = read_source(connection, spec)
+        if spec.keys:
+            table = read_category_table(resolve_path(spec.categories))
+            frames.append(_apply_categories(connection, raw, table, spec.name))
+        else:
+            missing = raw["class_raw"].isna() | raw["category_raw"].isna()
+            if missing.any():
+                logger.warning("Source %s: dropping %d POIs with an empty class or category column",
+                               spec.name, int(missing.sum()))
+            frames.append(raw[~missing].assign(include=True, unmapped=False))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -110,7 +99,7 @@ def _apply_categories(connection, raw: pd.DataFrame, table: pd.DataFrame, source
     connection.register("category_table", table)
     mapped = connection.execute(
         """
-        SELECT raw.*,
+        SELECT raw.* EXCLUDE (class_raw, category_raw),
                coalesce(exact.class, nullif(fallback.class, ''), replace(raw.value, '_', ' ')) AS class_raw,
                coalesce(exact.category, fallback.category) AS category_raw,
                coalesce(exact.include, fallback.include, false) AS include,
@@ -123,6 +112,11 @@ def _apply_categories(connection, raw: pd.DataFrame, table: pd.DataFrame, source
     connection.unregister("raw_pois")
     connection.unregister("category_table")
 
+    no_value = mapped["value"].isna()
+    if no_value.any():
+        logger.warning("Source %s: dropping %d POIs with no value in any of the key columns", source,
+                       int(no_value.sum()))
+    mapped = mapped[~no_value]
     unmapped = mapped[mapped["unmapped"]]
     if len(unmapped):
         top = unmapped.groupby(["key", "value"]).size().sort_values(ascending=False).head(15)
@@ -135,9 +129,10 @@ def _apply_categories(connection, raw: pd.DataFrame, table: pd.DataFrame, source
     no_default = mapped["category_raw"].isna()
     if no_default.any():
         logger.warning(
-            "Source %s: dropping %d POIs whose key has no default row (value '*') in the category table",
+            "Source %s: dropping %d POIs whose key has no default row (value '*') in the category table: %s",
             source,
             int(no_default.sum()),
+            ", ".join(sorted(mapped.loc[no_default, "key"].unique())[:10]),
         )
     return mapped[~no_default]
 
@@ -169,6 +164,33 @@ def synthesise_texts(connection, pois: pd.DataFrame, text: TextSpec) -> pd.DataF
     return frame
 
 
+def duplicate_mask(pois: pd.DataFrame, distance: float) -> np.ndarray:
+    """Flag POIs that repeat an earlier POI: same name and class within ``distance`` metres.
+
+    ``pois`` needs ``name``, ``class``, ``x`` and ``y`` in a metric CRS. The
+    first POI of each cluster (in table order) is kept; unnamed POIs are
+    never merged, because two unnamed cafes next to each other may well be
+    two cafes.
+    """
+    flags = np.zeros(len(pois), dtype=bool)
+    named = np.flatnonzero(pois["name"].notna().to_numpy())
+    if distance <= 0 or len(named) < 2:
+        return flags
+    points = pois[["x", "y"]].to_numpy()[named]
+    pairs = cKDTree(points).query_pairs(distance, output_type="ndarray")
+    if len(pairs) == 0:
+        return flags
+    names = pois["name"].to_numpy()[named]
+    classes = pois["class"].to_numpy()[named]
+    same = (names[pairs[:, 0]] == names[pairs[:, 1]]) & (classes[pairs[:, 0]] == classes[pairs[:, 1]])
+    pairs = pairs[same]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(named), len(named)))
+    _, component = connected_components(graph, directed=False)
+    first = pd.Series(np.arange(len(named))).groupby(component).transform("min").to_numpy()
+    flags[named[first != np.arange(len(named))]] = True
+    return flags
+
+
 def synthesise_pois(
     sources: Sequence[SourceSpec],
     output: str | Path,
@@ -176,6 +198,7 @@ def synthesise_pois(
     grid: Grid,
     is_valid: Callable[[np.ndarray, np.ndarray], np.ndarray],
     text: TextSpec = TextSpec(),
+    deduplicate_distance: float = 10.0,
 ) -> gpd.GeoDataFrame:
     """Read, map, describe and locate POIs; write those on valid raster pixels as GeoParquet.
 
@@ -186,6 +209,8 @@ def synthesise_pois(
         is_valid: returns, for arrays of rows and columns inside the grid,
             whether the raster has data there.
         text: description templates.
+        deduplicate_distance: POIs with the same name and class within this
+            many metres are merged into the first; 0 keeps all.
 
     Raises:
         InvalidPOIError: a source yields no POIs.
@@ -216,6 +241,9 @@ def synthesise_pois(
     counts["on nodata pixels"] = int((inside & ~valid).sum())
 
     pois = pois.assign(x=x, y=y)[valid].reset_index(drop=True)
+    duplicates = duplicate_mask(pois, deduplicate_distance)
+    counts[f"duplicates within {deduplicate_distance:g} m"] = int(duplicates.sum())
+    pois = pois[~duplicates].reset_index(drop=True)
     counts["written"] = len(pois)
     logger.info("POIs: %s", ", ".join(f"{reason}: {count}" for reason, count in counts.items()))
     if pois.empty:
