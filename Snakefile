@@ -9,7 +9,12 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml is the default configuration. A --configfile replaces it
+# instead of being merged into it, so that the Helsinki queries and sources
+# never leak into another city's run. Keys left out take the schema defaults.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

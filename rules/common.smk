@@ -30,6 +30,19 @@ def uses_standin():
     return not config["alphaearth"]["files"]
 
 
+def standin_inputs():
+    """The files the stand-in is built from: raster layers when configured, else the OSM extract."""
+    standin = config["alphaearth"]["standin"]
+    if standin["layers"]:
+        return [str(resolve_path(path)) for path in standin["layers"]]
+    return [str(resolve_path(standin["osm"]))]
+
+
+def standin_settings():
+    standin = config["alphaearth"]["standin"]
+    return {"kind": "layers" if standin["layers"] else "osm", "resolution": standin["resolution"], "seed": standin["seed"]}
+
+
 def alphaearth_source(wildcards):
     """The GeoTIFF the AlphaEarth store is made from: the configured file or the stand-in."""
     if uses_standin():
@@ -57,6 +70,16 @@ def text_model_identity():
     return model_identity(config["text_encoder"]["model"])
 
 
+def landuse_label_source():
+    """The file the land-use labels come from, or nothing when the task is off."""
+    landuse = config["evaluation"]["landuse"]
+    if landuse["source"] == "points":
+        if "points" not in landuse:
+            raise ConfigError("evaluation.landuse.source is points, but evaluation.landuse.points is not set.")
+        return [str(resolve_path(landuse["points"]))]
+    return [str(resolve_path(landuse["osm"]))]
+
+
 def input_mb(input_files):
     """Total size of the inputs in MB, counting the files inside directories such as Zarr stores."""
     total = 0
@@ -76,14 +99,17 @@ def memory_mb(base, factor=0.0):
 def final_outputs():
     results = f"results/{CITY}"
     outputs = [
-        f"{results}/evaluation/summary.md",
-        f"{results}/evaluation/summary.html",
         f"{results}/figures/training_curve.png",
         f"{results}/figures/pois.png",
-        f"{results}/figures/landuse_labels.png",
         *expand(f"{results}/figures/{{embedding}}_preview.png", embedding=EMBEDDINGS),
         *expand(f"{results}/retrieval/{{query}}.png", query=config["retrieval"]["queries"]),
     ]
+    if config["evaluation"]["landuse"]["source"] != "none":
+        outputs += [
+            f"{results}/evaluation/summary.md",
+            f"{results}/evaluation/summary.html",
+            f"{results}/figures/landuse_labels.png",
+        ]
     if config["inference"]["cog"]:
         outputs.append(f"{results}/aether/aether.tif")
     return outputs

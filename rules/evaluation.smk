@@ -2,9 +2,9 @@
 
 
 rule landuse_labels:
-    """Sample land-use labels from the OSM land-use polygons onto the raster grid."""
+    """Sample land-use labels onto the raster grid, from OSM polygons or a table of labelled points."""
     input:
-        osm=resolve_path(config["evaluation"]["landuse"]["osm"]),
+        labels=landuse_label_source(),
         alphaearth="results/{city}/alphaearth/alphaearth.zarr",
     output:
         points="results/{city}/evaluation/landuse_points.parquet",
@@ -16,7 +16,7 @@ rule landuse_labels:
     benchmark:
         "results/{city}/benchmarks/landuse_labels.tsv"
     resources:
-        mem_mb=memory_mb(1500),
+        mem_mb=memory_mb(1500, 10),
         runtime=15,
     conda:
         ENV

@@ -48,27 +48,47 @@ rule raster_preview:
         "../workflow/scripts/raster_preview.py"
 
 
-rule point_maps:
-    """Map the POIs by category and the land-use label points by class."""
+rule poi_map:
+    """Map the POIs by category."""
     input:
         alphaearth="results/{city}/alphaearth/alphaearth.zarr",
-        pois="results/{city}/pois/pois.parquet",
-        labels="results/{city}/evaluation/landuse_points.parquet",
+        points="results/{city}/pois/pois.parquet",
     output:
-        pois=report(
-            "results/{city}/figures/pois.png", caption="../report/pois.rst", category="Inputs"
-        ),
-        labels=report(
-            "results/{city}/figures/landuse_labels.png", caption="../report/labels.rst", category="Inputs"
-        ),
+        report("results/{city}/figures/pois.png", caption="../report/pois.rst", category="Inputs"),
+    params:
+        column="category",
+        title="POIs by category",
     log:
-        "results/{city}/logs/point_maps.log",
+        "results/{city}/logs/poi_map.log",
     benchmark:
-        "results/{city}/benchmarks/point_maps.tsv"
+        "results/{city}/benchmarks/poi_map.tsv"
     resources:
         mem_mb=1000,
         runtime=5,
     conda:
         ENV
     script:
-        "../workflow/scripts/point_maps.py"
+        "../workflow/scripts/point_map.py"
+
+
+rule label_map:
+    """Map the land-use label points by class."""
+    input:
+        alphaearth="results/{city}/alphaearth/alphaearth.zarr",
+        points="results/{city}/evaluation/landuse_points.parquet",
+    output:
+        report("results/{city}/figures/landuse_labels.png", caption="../report/labels.rst", category="Inputs"),
+    params:
+        column="label",
+        title="land-use label points by class",
+    log:
+        "results/{city}/logs/label_map.log",
+    benchmark:
+        "results/{city}/benchmarks/label_map.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/point_map.py"

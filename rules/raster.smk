@@ -2,20 +2,20 @@
 
 
 rule standin_raster:
-    """Build an AlphaEarth-format int8 stand-in from the physical layers of an OSM extract."""
+    """Build an AlphaEarth-format int8 stand-in from OSM physical layers or from coarse raster layers."""
     input:
-        osm=resolve_path(config["alphaearth"]["standin"]["osm"]),
+        standin_inputs(),
     output:
         "results/{city}/alphaearth/standin.tif",
     params:
-        settings={k: config["alphaearth"]["standin"][k] for k in ("resolution", "seed")},
+        settings=standin_settings(),
     log:
         "results/{city}/logs/standin_raster.log",
     benchmark:
         "results/{city}/benchmarks/standin_raster.tsv"
     resources:
         mem_mb=memory_mb(2000, 200),
-        runtime=20,
+        runtime=60,
     conda:
         ENV
     script:

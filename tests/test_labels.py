@@ -6,7 +6,13 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import Point, box
 
-from aether.evaluation.labels import OTHER, merge_small_classes, read_landuse_polygons, sample_label_points
+from aether.evaluation.labels import (
+    OTHER,
+    label_points_from_table,
+    merge_small_classes,
+    read_landuse_polygons,
+    sample_label_points,
+)
 from aether.exceptions import ConfigError, NoDataError
 from aether.raster.grid import Grid
 from tests.generators import TOWN_CRS, TOWN_ORIGIN
@@ -247,3 +253,36 @@ def test_sample_label_points__rejects_all_invalid(town_polygons):
 
     with pytest.raises(NoDataError, match="No land-use class has 1 points"):
         sample_label_points(town_polygons, TOWN_GRID, none_valid, spacing=20, min_class_points=1)
+
+
+def test_label_points_from_table(tmp_path):
+    grid = Grid("EPSG:32635", 385_000.0, 6_673_000.0, 10.0, width=100, height=100)
+    to_lonlat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True)
+    x = grid.x_coords()[[5, 10, 15, 20, 95]]
+    y = grid.y_coords()[[5, 10, 15, 20, 50]]
+    lon, lat = to_lonlat.transform(x, y)
+    table = pd.DataFrame({"lon": lon, "lat": lat, "kind": ["park", "park", "park", "shops", "park"]})
+    table.to_parquet(tmp_path / "labels.parquet")
+
+    def west_half(rows, cols):
+        return cols < 50
+
+    points, report = label_points_from_table(tmp_path / "labels.parquet", grid, west_half, label_column="kind",
+                                             x_column="lon", y_column="lat", min_class_points=3)
+    assert points["label"].tolist() == ["park", "park", "park"]
+    assert np.allclose(points["x"], x[:3])
+    assert action_of(report, "shops") == "dropped"
+
+
+def test_label_points_from_table_names_missing_columns(tmp_path):
+    grid = Grid("EPSG:32635", 0.0, 100.0, 10.0, width=10, height=10)
+    pd.DataFrame({"lon": [1.0], "lat": [2.0]}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(ConfigError, match=r"column\(s\) \['label', 'x', 'y'\] not found"):
+        label_points_from_table(tmp_path / "labels.csv", grid, all_valid, min_class_points=10)
+
+
+def test_label_points_from_table_outside_raster(tmp_path):
+    grid = Grid("EPSG:32635", 0.0, 100.0, 10.0, width=10, height=10)
+    pd.DataFrame({"x": [24.9], "y": [60.2], "label": ["a"]}).to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(NoDataError, match="no labelled point lies on a valid pixel"):
+        label_points_from_table(tmp_path / "labels.csv", grid, all_valid, min_class_points=10)

@@ -194,7 +194,7 @@ def test_every_rule_logged_and_benchmarked(finished_run):
     logs = sorted(path.stem for path in (results / "logs").glob("*.log"))
     assert benchmarks == logs
     assert "train" in benchmarks
-    assert len(benchmarks) == 18
+    assert len(benchmarks) == 19
 
 
 def test_rerun_has_nothing_to_do(finished_run):
@@ -219,3 +219,26 @@ def test_report_is_written(finished_run):
     snakemake("--report", "report.html", workdir=finished_run)
     html = (finished_run / "report.html").read_text(errors="replace")
     assert "stand-in" in html.lower()
+
+
+def test_landuse_task_can_be_switched_off(tmp_path):
+    write_config(tmp_path, {"city": "helsinki", "evaluation": {"landuse": {"source": "none"}}})
+    result = snakemake("-n", workdir=tmp_path)
+    assert "rule train:" in result.stdout
+    assert "evaluate_landuse" not in result.stdout
+
+
+def test_landuse_points_need_a_table(tmp_path):
+    write_config(tmp_path, {"city": "helsinki", "evaluation": {"landuse": {"source": "points"}}})
+    result = snakemake("-n", workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "evaluation.landuse.points is not set" in result.stdout + result.stderr
+
+
+def test_configfile_replaces_default_config(tmp_path, helsinki_pbf):
+    write_config(tmp_path, reduced_config(helsinki_pbf))
+    other = {"city": "other", "retrieval": {"queries": {"parks": "a green park"}}}
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    result = snakemake("-n", "--configfile", str(tmp_path / "other.yaml"), workdir=tmp_path)
+    assert "results/other/retrieval/parks.png" in result.stdout
+    assert f"{QUERY}.png" not in result.stdout

@@ -120,13 +120,8 @@ def plot_store_preview(store_path: str | Path, path: str | Path, *, embedding: s
     plot_raster_preview(array.values, store_grid(array), path, title=title, note=note)
 
 
-def plot_point_maps(
-    store_path: str | Path, pois_path: str | Path, labels_path: str | Path, *, pois_figure, labels_figure
-) -> None:
-    """Map the POIs by category and the land-use points by class on the raster's extent."""
-    array = open_embedding(store_path)
-    grid = store_grid(array)
-    pois = pd.read_parquet(pois_path, columns=["x", "y", "category"])
-    labels = pd.read_parquet(labels_path, columns=["x", "y", "label"])
-    plot_points(pois, "category", grid, pois_figure, title=f"{len(pois)} POIs by category")
-    plot_points(labels, "label", grid, labels_figure, title=f"{len(labels)} land-use label points by class")
+def plot_point_map(store_path: str | Path, points_path: str | Path, path: str | Path, *, column: str, title: str) -> None:
+    """Map points (x, y in the raster CRS) coloured by ``column`` on the raster's extent."""
+    grid = store_grid(open_embedding(store_path))
+    points = pd.read_parquet(points_path, columns=["x", "y", column])
+    plot_points(points, column, grid, path, title=f"{len(points)} {title}")

@@ -101,37 +101,80 @@ def sample_label_points(
     rows, cols = rows[valid], cols[valid]
 
     polygon_index = burnt[rows, cols]
-    raw_labels = pd.Series(polygons["label"].to_numpy()[polygon_index])
+    return _labelled_points(
+        pd.Series(polygons["label"].to_numpy()[polygon_index]),
+        grid.x_coords()[cols],
+        grid.y_coords()[rows],
+        grid,
+        {"osm_id": polygons["osm_id"].to_numpy()[polygon_index]},
+        min_class_points=min_class_points,
+        fix=f"at {spacing:g} m spacing. Lower evaluation.landuse.spacing or evaluation.landuse.min_class_points.",
+    )
+
+
+def label_points_from_table(
+    path: str | Path,
+    grid: Grid,
+    is_valid: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    label_column: str = "label",
+    x_column: str = "x",
+    y_column: str = "y",
+    crs: str = "EPSG:4326",
+    min_class_points: int,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Take labelled points from a Parquet or CSV table, keeping those on valid pixels of the grid.
+
+    Raises:
+        ConfigError: the table lacks the label or coordinate columns.
+        NoDataError: no point lies on a valid pixel, or no class is large enough.
+    """
+    path = Path(path)
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    missing = [column for column in (label_column, x_column, y_column) if column not in table.columns]
+    if missing:
+        raise ConfigError(f"{path}: column(s) {missing} not found; the table has {sorted(table.columns)}.")
+    x, y = Transformer.from_crs(crs, grid.crs, always_xy=True).transform(
+        table[x_column].to_numpy(dtype=float), table[y_column].to_numpy(dtype=float)
+    )
+    rows, cols = grid.rowcol(x, y)
+    inside = grid.contains(rows, cols)
+    valid = np.zeros(len(table), dtype=bool)
+    valid[inside] = is_valid(rows[inside], cols[inside])
+    logger.info("%s: %d labelled points, %d outside the raster, %d on nodata pixels",
+                path.name, len(table), int((~inside).sum()), int((inside & ~valid).sum()))
+    if not valid.any():
+        raise NoDataError(f"{path}: no labelled point lies on a valid pixel of the embedding raster.")
+    return _labelled_points(
+        table[label_column][valid].astype(str).reset_index(drop=True),
+        x[valid],
+        y[valid],
+        grid,
+        {},
+        min_class_points=min_class_points,
+        fix=f"in {path.name}. Lower evaluation.landuse.min_class_points.",
+    )
+
+
+def _labelled_points(
+    raw_labels: pd.Series, x: np.ndarray, y: np.ndarray, grid: Grid, extra: dict, *, min_class_points: int, fix: str
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Merge small classes, drop what is left unlabelled and build the points table."""
     labels, report = merge_small_classes(raw_labels, min_class_points)
     for row in report.itertuples():
         logger.info("Land-use class %-15s %6d points: %s", row.label, row.points, row.action)
-
     keep = labels.notna().to_numpy()
     if not keep.any():
-        raise NoDataError(
-            f"No land-use class has {min_class_points} points at {spacing} m spacing. "
-            "Lower evaluation.landuse.spacing or evaluation.landuse.min_class_points."
-        )
-    x = grid.x_coords()[cols[keep]]
-    y = grid.y_coords()[rows[keep]]
+        raise NoDataError(f"No land-use class has {min_class_points} points {fix}")
+    x, y = x[keep], y[keep]
     lon, lat = Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
     final = labels[keep].to_numpy()
     classes = sorted(set(final))
-    points = gpd.GeoDataFrame(
-        {
-            "point_id": np.arange(int(keep.sum())),
-            "label": final,
-            "label_id": np.searchsorted(classes, final),
-            "osm_id": polygons["osm_id"].to_numpy()[polygon_index[keep]],
-            "x": x,
-            "y": y,
-            "lon": lon,
-            "lat": lat,
-        },
-        geometry=gpd.points_from_xy(x, y),
-        crs=grid.crs,
-    )
-    logger.info("%d label points in %d classes at %g m spacing", len(points), len(classes), spacing)
+    columns = {"point_id": np.arange(int(keep.sum())), "label": final, "label_id": np.searchsorted(classes, final)}
+    columns.update({name: values[keep] for name, values in extra.items()})
+    columns.update({"x": x, "y": y, "lon": lon, "lat": lat})
+    points = gpd.GeoDataFrame(columns, geometry=gpd.points_from_xy(x, y), crs=grid.crs)
+    logger.info("%d label points in %d classes", len(points), len(classes))
     return points, report
 
 

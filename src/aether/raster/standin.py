@@ -221,6 +221,20 @@ def feature_stack(grid: Grid, layers: dict[str, gpd.GeoDataFrame], settings: Sta
     return np.stack(features).astype(np.float32)
 
 
+def random_projection(features: np.ndarray, *, seed: int, hidden: int = 256) -> np.ndarray:
+    """Map standardised ``(n, features)`` rows to 64-d unit vectors with a fixed seeded two-layer network.
+
+    The same seed and feature count always give the same network, so
+    stand-ins built block by block (or rebuilt later) stay consistent.
+    """
+    count = features.shape[1]
+    generator = np.random.default_rng(seed)
+    first = generator.standard_normal((count, hidden)) / np.sqrt(count)
+    second = generator.standard_normal((hidden, EMBEDDING_DIM)) / np.sqrt(hidden)
+    vectors = np.tanh(features @ first) @ second
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
 def project_features(features: np.ndarray, valid: np.ndarray, settings: StandinSettings) -> np.ndarray:
     """Map features to 64-d unit vectors with a fixed seeded random projection; NaN outside ``valid``."""
     count, height, width = features.shape
@@ -229,12 +243,7 @@ def project_features(features: np.ndarray, valid: np.ndarray, settings: StandinS
     mean = matrix[inside].mean(axis=0)
     std = matrix[inside].std(axis=0)
     standardised = (matrix - mean) / np.where(std > 1e-6, std, 1.0)
-
-    generator = np.random.default_rng(settings.seed)
-    first = generator.standard_normal((count, settings.hidden)) / np.sqrt(count)
-    second = generator.standard_normal((settings.hidden, EMBEDDING_DIM)) / np.sqrt(settings.hidden)
-    vectors = np.tanh(standardised @ first) @ second
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = random_projection(standardised, seed=settings.seed, hidden=settings.hidden)
     vectors[~inside] = np.nan
     return vectors.T.reshape(EMBEDDING_DIM, height, width)
 
