@@ -158,3 +158,10 @@ def test_failed_ingest_keeps_previous_store(tmp_path):
     with pytest.raises(InvalidRasterError):
         ingest_raster(tmp_path / "bad.tif", tmp_path / "ae.zarr")
     assert np.array_equal(open_embedding(tmp_path / "ae.zarr").values, before, equal_nan=True)
+
+
+def test_standin_layers_reach_store_attributes(tmp_path):
+    layers = '["city.lst.2024.labels.tif", "city.pm25.2022.labels.tif"]'
+    write_alphaearth_tif(tmp_path / "standin.tif", tags={STANDIN_TAG: "true", "AETHER_STANDIN_LAYERS": layers})
+    ingest_raster(tmp_path / "standin.tif", tmp_path / "ae.zarr")
+    assert read_attrs(tmp_path / "ae.zarr")["standin_layers"] == ["city.lst.2024.labels.tif", "city.pm25.2022.labels.tif"]

@@ -8,7 +8,9 @@ from shapely.geometry import Point, box
 
 from aether.evaluation.labels import (
     OTHER,
+    check_not_standin_input,
     label_points_from_table,
+    layer_key,
     merge_small_classes,
     read_landuse_polygons,
     sample_label_points,
@@ -286,3 +288,16 @@ def test_label_points_from_table_outside_raster(tmp_path):
     pd.DataFrame({"x": [24.9], "y": [60.2], "label": ["a"]}).to_csv(tmp_path / "labels.csv", index=False)
     with pytest.raises(NoDataError, match="no labelled point lies on a valid pixel"):
         label_points_from_table(tmp_path / "labels.csv", grid, all_valid, min_class_points=10)
+
+
+def test_layer_key_ignores_form():
+    assert layer_key("data/city.population.2024.samples.parquet") == "city.population.2024"
+    assert layer_key("city.population.2024.labels.tif") == "city.population.2024"
+    assert layer_key("landuse.csv") == "landuse"
+
+
+def test_labels_from_standin_input_are_rejected():
+    layers = ["sg.lst_day_mean.2024.labels.tif", "sg.pm25.2022.labels.tif"]
+    with pytest.raises(ConfigError, match="come from the layer sg.pm25.2022.labels.tif, which is an input"):
+        check_not_standin_input("/data/sg.pm25.2022.samples.parquet", layers)
+    check_not_standin_input("/data/sg.landuse.2026.samples.parquet", layers)

@@ -3,6 +3,7 @@ from _job import start
 start(snakemake)
 
 from aether.evaluation.labels import (
+    check_not_standin_input,
     label_points_from_table,
     read_landuse_polygons,
     sample_label_points,
@@ -13,6 +14,7 @@ from aether.raster.store import open_embedding, pixel_validity, store_grid
 settings = snakemake.params.landuse
 alphaearth = open_embedding(snakemake.input.alphaearth)
 grid = store_grid(alphaearth)
+check_not_standin_input(snakemake.input.labels[0], alphaearth.attrs.get("standin_layers", []))
 if settings["source"] == "points":
     points, classes = label_points_from_table(
         snakemake.input.labels[0],

@@ -44,6 +44,32 @@ def read_landuse_polygons(pbf_path: str | Path, crs: str, *, key: str = "landuse
     return osm.query_geodataframe(connection, sql, crs)
 
 
+def layer_key(path: str | Path) -> str:
+    """Name a data layer independently of its form: ``city.population.2024.samples.parquet`` and
+    ``city.population.2024.labels.tif`` both give ``city.population.2024``."""
+    name = Path(path).name
+    for suffix in (".parquet", ".tiff", ".tif", ".csv", ".geojson", ".gpkg"):
+        name = name.removesuffix(suffix)
+    for suffix in (".samples", ".labels"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def check_not_standin_input(label_path: str | Path, standin_layers: list[str]) -> None:
+    """Reject labels that come from a layer the AlphaEarth stand-in was built from.
+
+    Raises:
+        ConfigError: naming both files and the configuration keys to change.
+    """
+    clashes = [layer for layer in standin_layers if layer_key(layer) == layer_key(label_path)]
+    if clashes:
+        raise ConfigError(
+            f"The labels {Path(label_path).name} come from the layer {clashes[0]}, which is an input of the "
+            "AlphaEarth stand-in, so the task would measure the stand-in's own input. Remove the layer from "
+            "alphaearth.standin.layers or evaluate another task."
+        )
+
+
 def merge_small_classes(labels: pd.Series, min_points: int) -> tuple[pd.Series, pd.DataFrame]:
     """Merge classes with fewer than ``min_points`` points into ``other``; drop ``other`` if still too small.
 

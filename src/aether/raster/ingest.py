@@ -10,6 +10,7 @@ declared as float values, or scaled or reordered data.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from aether.raster import store
 from aether.raster.codec import EMBEDDING_DIM, MAX_CODE, NODATA_CODE, dequantise
 from aether.raster.grid import Grid
 from aether.raster.standin import STANDIN_SOURCE_TAG, STANDIN_TAG
+from aether.raster.standin_layers import STANDIN_LAYERS_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class RasterInfo:
     nodata: float | None
     standin: bool
     standin_source: str | None
+    standin_layers: tuple[str, ...] = ()
 
 
 def inspect_raster(path: str | Path, *, encoding: str = "auto") -> RasterInfo:
@@ -101,6 +104,7 @@ def inspect_raster(path: str | Path, *, encoding: str = "auto") -> RasterInfo:
         nodata=dataset.nodata,
         standin=tags.get(STANDIN_TAG) == "true",
         standin_source=tags.get(STANDIN_SOURCE_TAG),
+        standin_layers=tuple(json.loads(tags.get(STANDIN_LAYERS_TAG, "[]"))),
     )
 
 
@@ -204,6 +208,7 @@ def ingest_raster(
         "source_files": [str(info.path)],
         "standin": info.standin,
         "standin_source": info.standin_source or "",
+        "standin_layers": list(info.standin_layers),
     }
     blocks = list(store.iter_blocks(info.grid, chunk))
     valid_pixels = 0
