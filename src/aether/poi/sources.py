@@ -48,9 +48,10 @@ class SourceSpec:
 
     Each POI needs a class and a category. They come either from a category
     table, looked up with the first non-empty of ``keys`` (OSM tag keys, or
-    column names of a table source), or directly from a column
-    (``class_column``, ``category_column``) or a constant (``fixed_class``,
-    ``fixed_category``; ``class`` and ``category`` in the configuration).
+    column names of a table source), or directly from columns
+    (``class_column``, ``category_column``). Constants work too:
+    ``fixed_class`` and ``fixed_category``, which the configuration calls
+    ``class`` and ``category``.
     """
 
     name: str
@@ -122,10 +123,10 @@ class SourceSpec:
 
 
 def check_crs(crs: str, where: str) -> str:
-    """Return ``crs`` if pyproj knows it.
+    """Return ``crs`` unchanged if pyproj can parse it.
 
     Raises:
-        ConfigError: naming ``where`` the CRS was configured.
+        ConfigError: the CRS is unknown; the message names the setting ``where``.
     """
     try:
         CRS.from_user_input(crs)

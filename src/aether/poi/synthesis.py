@@ -168,7 +168,7 @@ def duplicate_mask(pois: pd.DataFrame, distance: float) -> np.ndarray:
     """Flag POIs that repeat an earlier POI: same name and class within ``distance`` metres.
 
     ``pois`` needs ``name``, ``class``, ``x`` and ``y`` in a metric CRS. The
-    first POI of each cluster (in table order) is kept; unnamed POIs are
+    first POI of each cluster (in table order) is kept. Unnamed POIs are
     never merged, because two unnamed cafes next to each other may well be
     two cafes.
     """
