@@ -4,20 +4,18 @@ Run `snakemake --cores 8` for the embedded Helsinki default, or pass
 `--configfile` with your own areas, rasters and POIs. See README.md.
 """
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 # config.yaml is the default configuration. A --configfile replaces it
 # instead of being merged into it, so that the Helsinki queries and sources
-# never leak into another city's run. Keys left out take the schema defaults.
+# never leak into another city's run. rules/common.smk validates the
+# configuration, and keys left out take the schema defaults.
 if not workflow.overwrite_configfiles:
 
     configfile: "config.yaml"
-
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 report: "report/workflow.rst"

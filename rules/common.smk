@@ -5,12 +5,21 @@ import functools
 import sys
 from pathlib import Path
 
+from snakemake.utils import validate
+
 # The Snakefile imports the package of this checkout (job scripts do the same
 # through workflow/scripts/_job.py), whether or not it is installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from aether.config import check_config
 from aether.exceptions import ConfigError
 from aether.paths import resolve_path
+from aether.raster.ingest import preflight_check
+
+SCHEMA = str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+check_config(config, SCHEMA, source=", ".join(map(str, workflow.overwrite_configfiles)) or "config.yaml")
+# Snakemake's validation fills in the defaults of the schema.
+validate(config, SCHEMA)
 
 CITY = config["city"]
 ENV = "../envs/aether.yaml"
@@ -23,6 +32,13 @@ if len(config["alphaearth"]["files"]) > 1:
         "Combine them into one file first (for example gdalbuildvrt mosaic.vrt *.tif, then point alphaearth.files "
         "at mosaic.vrt), or list a single file."
     )
+
+
+# Check AlphaEarth files before any job runs: a failing job would first make
+# Snakemake delete the store that an earlier run left in place.
+for alphaearth_file in config["alphaearth"]["files"]:
+    if resolve_path(alphaearth_file).exists():
+        preflight_check(resolve_path(alphaearth_file), encoding=config["alphaearth"]["encoding"])
 
 
 def uses_standin():

@@ -1,27 +1,27 @@
 # Stage 5b: natural-language queries answered with similarity maps.
 
 
-rule query_embeddings:
-    """Encode the configured queries with the same sentence model as the POI descriptions."""
+rule query_embedding:
+    """Encode one query with the same sentence model as the POI descriptions."""
     output:
-        "results/{city}/retrieval/queries.parquet",
+        "results/{city}/retrieval/{query}_query.parquet",
     params:
-        queries=config["retrieval"]["queries"],
+        queries=lambda wildcards: {wildcards.query: config["retrieval"]["queries"][wildcards.query]},
         model=config["text_encoder"]["model"],
         model_identity=lambda wildcards: text_model_identity(),
         device=config["text_encoder"]["device"],
         offline=config["text_encoder"]["offline"],
     log:
-        "results/{city}/logs/query_embeddings.log",
+        "results/{city}/logs/query_embedding_{query}.log",
     benchmark:
-        "results/{city}/benchmarks/query_embeddings.tsv"
+        "results/{city}/benchmarks/query_embedding_{query}.tsv"
     resources:
         mem_mb=2500,
         runtime=15,
     conda:
         ENV
     script:
-        "../workflow/scripts/query_embeddings.py"
+        "../workflow/scripts/query_embedding.py"
 
 
 rule retrieval:
@@ -30,7 +30,7 @@ rule retrieval:
         aether="results/{city}/aether/aether.zarr",
         checkpoint="results/{city}/training/checkpoint.pt",
         pois="results/{city}/pois/pois.parquet",
-        queries="results/{city}/retrieval/queries.parquet",
+        queries="results/{city}/retrieval/{query}_query.parquet",
     output:
         raster="results/{city}/retrieval/{query}.tif",
         places="results/{city}/retrieval/{query}_top.parquet",

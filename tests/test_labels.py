@@ -301,3 +301,9 @@ def test_labels_from_standin_input_are_rejected():
     with pytest.raises(ConfigError, match="come from the layer sg.pm25.2022.labels.tif, which is an input"):
         check_not_standin_input("/data/sg.pm25.2022.samples.parquet", layers)
     check_not_standin_input("/data/sg.landuse.2026.samples.parquet", layers)
+
+
+def test_sample_label_points__rejects_polygons_elsewhere(town_polygons):
+    far_away = Grid(TOWN_CRS, TOWN_ORIGIN[0] + 100_000, TOWN_ORIGIN[1], 10.0, width=50, height=50)
+    with pytest.raises(NoDataError, match="overlaps the embedding raster.*Set evaluation.landuse.osm"):
+        sample_label_points(town_polygons, far_away, all_valid, spacing=20, min_class_points=1)

@@ -17,7 +17,7 @@ def test_package_reference_resolves_to_shipped_file():
 
 
 def test_missing_package_is_reported():
-    with pytest.raises(ConfigError, match="package 'no_such_package_xyz' is not installed"):
+    with pytest.raises(ConfigError, match="no installed Python package is named 'no_such_package_xyz'"):
         resolve_path("pkg:no_such_package_xyz/file.txt")
 
 

@@ -24,7 +24,7 @@ import yaml
 from aether.io import read_vector_table
 from aether.raster.store import open_embedding, store_grid
 from aether.training.train import load_checkpoint
-from tests.generators import toy_town
+from tests.generators import toy_town, write_alphaearth_tif
 
 ROOT = Path(__file__).resolve().parents[1]
 CITY = "town"
@@ -81,7 +81,7 @@ def test_config_with_unknown_key_is_rejected(tmp_path, helsinki_pbf):
     write_config(tmp_path, config)
     result = snakemake("-n", workdir=tmp_path, check=False)
     assert result.returncode != 0
-    assert "Additional properties are not allowed ('epoch' was unexpected)" in result.stdout + result.stderr
+    assert "training: unknown key 'epoch' (did you mean 'epochs'?)" in result.stdout + result.stderr
 
 
 def test_config_with_wrong_type_is_rejected(tmp_path, helsinki_pbf):
@@ -197,6 +197,20 @@ def test_every_rule_logged_and_benchmarked(finished_run):
     assert len(benchmarks) == 19
 
 
+def test_invalid_raster_keeps_previous_store(finished_run):
+    store = finished_run / f"results/{CITY}/alphaearth/alphaearth.zarr"
+    before = sorted(path.name for path in store.iterdir())
+    write_alphaearth_tif(finished_run / "rgb.tif", bands=3, values=np.ones((3, 4, 4)) / np.sqrt(3))
+    config = yaml.safe_load((finished_run / "config.yaml").read_text())
+    config["alphaearth"]["files"] = [str(finished_run / "rgb.tif")]
+    (finished_run / "rgb.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("--cores", "1", "--configfile", str(finished_run / "rgb.yaml"), workdir=finished_run,
+                       check=False)
+    assert result.returncode != 0
+    assert "rgb.tif: found 3 bands" in result.stdout + result.stderr
+    assert sorted(path.name for path in store.iterdir()) == before
+
+
 def test_rerun_has_nothing_to_do(finished_run):
     result = snakemake("-n", workdir=finished_run)
     assert "Nothing to be done" in result.stdout + result.stderr
@@ -213,6 +227,16 @@ def test_config_edit_reruns_only_downstream_rules(finished_run):
     assert "rule aether_store:" in planned
     assert "rule text_embeddings:" not in planned
     assert "rule pois:" not in planned
+
+
+def test_new_query_reruns_only_that_query(finished_run):
+    config = yaml.safe_load((finished_run / "config.yaml").read_text())
+    config["retrieval"]["queries"]["park"] = "a green park with trees"
+    (finished_run / "park.yaml").write_text(yaml.safe_dump(config))
+    planned = snakemake("-n", "--configfile", str(finished_run / "park.yaml"), workdir=finished_run).stdout
+    assert "rule query_embedding:" in planned
+    assert planned.count("rule retrieval:") == 1
+    assert "output: results/town/retrieval/park.tif" in planned
 
 
 def test_report_is_written(finished_run):

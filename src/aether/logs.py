@@ -24,8 +24,8 @@ def configure_rule_logging(log_path: str | Path, *, level: int = logging.INFO) -
     """Route logging, warnings, stderr and uncaught exceptions to ``log_path``.
 
     Progress bars write to stderr, so they land in the same file. The
-    traceback of an exception that ends the script is logged before the
-    default hook prints it, so the rule log always records why a job failed.
+    traceback of an exception that ends the script is logged once, so the
+    rule log always records why a job failed.
     """
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,11 +39,10 @@ def configure_rule_logging(log_path: str | Path, *, level: int = logging.INFO) -
     logging.captureWarnings(True)
     sys.stderr = stream
 
-    default_hook = sys.excepthook
-
     def log_uncaught(exc_type, exc_value, traceback):
+        # stderr is the log file too, so logging the traceback once is enough;
+        # the interpreter still exits with status 1.
         logging.getLogger("aether").error("Job failed", exc_info=(exc_type, exc_value, traceback))
-        default_hook(exc_type, exc_value, traceback)
 
     sys.excepthook = log_uncaught
 

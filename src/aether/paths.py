@@ -31,8 +31,8 @@ def resolve_path(reference: str | Path) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
-            f"{reference!r}: Python package {package!r} is not installed. "
-            f"Install it (pip install {package.replace('_', '-')}) or give a plain file path instead."
+            f"{reference!r}: no installed Python package is named {package!r}. Check the spelling of the "
+            "pkg: reference, install the package that ships the file, or give a plain file path instead."
         )
     path = Path(next(iter(spec.submodule_search_locations))) / inner
     if not path.exists():

@@ -170,7 +170,7 @@ def run_query(
     queries, vectors = read_vector_table(queries_path, ["embedding"])
     matches = np.flatnonzero(queries["name"].to_numpy() == name)
     if len(matches) != 1:
-        raise ConfigError(f"{queries_path} has no query named {name!r}; rerun the query_embeddings rule.")
+        raise ConfigError(f"{queries_path} has no query named {name!r}; rerun the query_embedding rule.")
     query = str(queries["text"].iloc[matches[0]])
 
     aether = store.open_embedding(aether_path)

@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio.features
+import shapely
 from pyproj import Transformer
 
 from aether import duck, osm
@@ -108,6 +109,15 @@ def sample_label_points(
         raise ConfigError(f"evaluation.landuse.spacing is {spacing} m, below the pixel size {grid.resolution} m.")
     if polygons.empty:
         raise NoDataError("The extract has no land-use polygons, so there are no land-use labels to evaluate on.")
+    left, bottom, right, top = grid.bounds
+    overlapping = polygons.intersects(shapely.box(left, bottom, right, top))
+    if not overlapping.any():
+        raise NoDataError(
+            f"None of the {len(polygons)} land-use polygons overlaps the embedding raster (bounds "
+            f"{tuple(round(b) for b in grid.bounds)} in {grid.crs}). Set evaluation.landuse.osm to an extract "
+            "of the raster's area, or evaluation.landuse.source to none."
+        )
+    polygons = polygons[overlapping]
 
     polygons = polygons.assign(area=polygons.area).sort_values("area", ascending=False).reset_index(drop=True)
     # Polygons are burnt largest first, so a smaller polygon inside a larger one wins.

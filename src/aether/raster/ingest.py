@@ -176,6 +176,21 @@ def check_unit_length(values: np.ndarray, info: RasterInfo, where: str) -> int:
     )
 
 
+def preflight_check(path: str | Path, *, encoding: str = "auto", size: int = 64) -> RasterInfo:
+    """Check a file's header and the unit length of one ``size`` x ``size`` window at its centre.
+
+    Cheap enough to run before any job starts, so that an invalid input is
+    reported before Snakemake removes the outputs of an earlier run.
+    """
+    info = inspect_raster(path, encoding=encoding)
+    height, width = min(size, info.grid.height), min(size, info.grid.width)
+    block = store.Block((info.grid.height - height) // 2, (info.grid.width - width) // 2, height, width)
+    with rasterio.open(info.path) as dataset:
+        values = decode_window(read_block(dataset, info, block), info)
+    check_unit_length(values, info, "the centre window")
+    return info
+
+
 def read_block(dataset: rasterio.DatasetReader, info: RasterInfo, block: store.Block) -> np.ndarray:
     """Read the raw values of a block of the north-up grid, flipping bottom-up files."""
     if not info.bottom_up:
