@@ -59,7 +59,7 @@ def test_build_head__mlp_shape():
 
 
 def test_build_head__rejects_unknown_kind():
-    with pytest.raises(ValueError, match=r"unknown head 'svm'; expected one of \('linear', 'mlp'\)"):
+    with pytest.raises(ValueError, match=r"unknown head 'svm'; expected one of \('linear', 'mlp', 'mlp1024'\)"):
         build_head("svm", 64, 9)
 
 
@@ -222,7 +222,7 @@ def test_evaluate_classification__drops_nan_rows():
 def test_evaluate_classification__rejects_too_few_rows():
     features, labels = clusters(2, per_class=4)
     features[:3] = np.nan
-    with pytest.raises(NoDataError, match="Only 9 points have features; at least 10 are needed"):
+    with pytest.raises(NoDataError, match="Only 9 units have features; at least 10 are needed"):
         evaluate_classification(features, labels, heads=["linear"], seeds=[0], config=FAST)
 
 
