@@ -12,7 +12,7 @@ decision.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -56,19 +56,28 @@ def layer_key(path: str | Path) -> str:
     return name
 
 
-def check_not_standin_input(label_path: str | Path, standin_layers: list[str]) -> None:
+def check_not_standin_input(
+    label_paths: str | Path | Sequence[str | Path], standin_layers: Sequence[str], *, task: str = "landuse"
+) -> None:
     """Reject labels that come from a layer the AlphaEarth stand-in was built from.
 
+    A task may read several files (a samples table and its label raster);
+    each is compared with every stand-in layer by layer name, so the table
+    ``x.population.2024.samples.parquet`` clashes with the layer
+    ``x.population.2024.labels.tif``.
+
     Raises:
-        ConfigError: naming both files and the configuration keys to change.
+        ConfigError: naming both files, the task and the configuration keys to change.
     """
-    clashes = [layer for layer in standin_layers if layer_key(layer) == layer_key(label_path)]
-    if clashes:
-        raise ConfigError(
-            f"The labels {Path(label_path).name} come from the layer {clashes[0]}, which is an input of the "
-            "AlphaEarth stand-in, so the task would measure the stand-in's own input. Remove the layer from "
-            "alphaearth.standin.layers or evaluate another task."
-        )
+    paths = [label_paths] if isinstance(label_paths, (str, Path)) else list(label_paths)
+    for label_path in paths:
+        clashes = [layer for layer in standin_layers if layer_key(layer) == layer_key(label_path)]
+        if clashes:
+            raise ConfigError(
+                f"The labels {Path(label_path).name} of task {task!r} come from the layer {clashes[0]}, which is an "
+                "input of the AlphaEarth stand-in, so the task would measure the stand-in's own input. Remove the "
+                "layer from alphaearth.standin.layers or remove the task from evaluation.tasks."
+            )
 
 
 def merge_small_classes(labels: pd.Series, min_points: int) -> tuple[pd.Series, pd.DataFrame]:
