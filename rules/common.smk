@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from aether.config import check_config
 from aether.exceptions import ConfigError
 from aether.paths import resolve_path
-from aether.raster.ingest import preflight_check
+from aether.raster.mosaic import grid_to_dict, plan_mosaic
 
 SCHEMA = str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 check_config(config, SCHEMA, source=", ".join(map(str, workflow.overwrite_configfiles)) or "config.yaml")
@@ -26,24 +26,17 @@ ENV = "../envs/aether.yaml"
 EMBEDDINGS = ["alphaearth", "aether"]
 
 
-if len(config["alphaearth"]["files"]) > 1:
-    raise ConfigError(
-        f"alphaearth.files lists {len(config['alphaearth']['files'])} files, but mosaics are not supported yet. "
-        "Combine them into one file first (for example gdalbuildvrt mosaic.vrt *.tif, then point alphaearth.files "
-        "at mosaic.vrt), or list a single file."
-    )
-
-
-# Check AlphaEarth files before any job runs: a failing job would first make
-# Snakemake delete the store that an earlier run left in place.
-for alphaearth_file in config["alphaearth"]["files"]:
-    if resolve_path(alphaearth_file).exists():
-        preflight_check(resolve_path(alphaearth_file), encoding=config["alphaearth"]["encoding"])
-
-
 def uses_standin():
-    """True when no AlphaEarth file is configured and the stand-in is built instead."""
-    return not config["alphaearth"]["files"]
+    """True when no AlphaEarth file is configured or fetched, and the stand-in is built instead."""
+    return not config["alphaearth"]["files"] and not config["alphaearth"]["fetch"]["enabled"]
+
+
+# The working grid and its tiles come from the configuration and the file
+# headers, so the tile jobs are known when the DAG is built. Planning also
+# checks every file before any job runs: a failing job would first make
+# Snakemake delete the store that an earlier run left in place.
+MOSAIC = None if uses_standin() else plan_mosaic(config["alphaearth"])
+TILES = [] if MOSAIC is None else [tile.name for tile in MOSAIC.tiles]
 
 
 def standin_inputs():
@@ -59,11 +52,22 @@ def standin_settings():
     return {"kind": "layers" if standin["layers"] else "osm", "resolution": standin["resolution"], "seed": standin["seed"]}
 
 
-def alphaearth_source(wildcards):
-    """The GeoTIFF the AlphaEarth store is made from: the configured file or the stand-in."""
-    if uses_standin():
-        return f"results/{wildcards.city}/alphaearth/standin.tif"
-    return str(resolve_path(config["alphaearth"]["files"][0]))
+def tile_inputs(wildcards):
+    """The files a tile job reads: the configured files that intersect it, or the manifest of fetched windows."""
+    if config["alphaearth"]["fetch"]["enabled"]:
+        return {"manifest": f"results/{wildcards.city}/alphaearth/fetched.json"}
+    # Remote files (/vsicurl/...) are read by GDAL, not tracked by Snakemake.
+    return {"files": [source.path for source in MOSAIC.tile_sources(wildcards.tile) if not source.path.startswith("/vsi")]}
+
+
+def tile_params(wildcards):
+    tile = MOSAIC.tile(wildcards.tile)
+    sources = [[source.path, source.encoding] for source in MOSAIC.tile_sources(wildcards.tile)]
+    return {
+        "grid": grid_to_dict(MOSAIC.grid),
+        "block": [tile.block.row, tile.block.col, tile.block.height, tile.block.width],
+        "sources": sources,
+    }
 
 
 def poi_source_paths():

@@ -50,6 +50,7 @@ def write_alphaearth_tif(
     values: np.ndarray | None = None,
     write_crs: bool = True,
     tags: dict | None = None,
+    tiled: bool = False,
 ) -> np.ndarray:
     """Write an AlphaEarth-format GeoTIFF and return the decoded values it holds (NaN = nodata).
 
@@ -88,6 +89,9 @@ def write_alphaearth_tif(
         "transform": transform,
         "nodata": nodata,
     }
+    if tiled:
+        # Internal 16 x 16 blocks, like the blocks of a Cloud-Optimised GeoTIFF, so windows read in part.
+        profile.update(tiled=True, blockxsize=16, blockysize=16)
     if write_crs:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dataset:

@@ -93,13 +93,32 @@ def test_config_with_wrong_type_is_rejected(tmp_path, helsinki_pbf):
     assert "1.5 is greater than the maximum of 1" in result.stdout + result.stderr
 
 
-def test_several_alphaearth_files_are_rejected(tmp_path, helsinki_pbf):
+def test_missing_alphaearth_file_is_reported_before_any_job(tmp_path, helsinki_pbf):
     config = reduced_config(helsinki_pbf)
-    config["alphaearth"]["files"] = ["a.tif", "b.tif"]
+    config["alphaearth"]["files"] = ["tiles/a.tif"]
     write_config(tmp_path, config)
     result = snakemake("-n", workdir=tmp_path, check=False)
     assert result.returncode != 0
-    assert "mosaics are not supported yet" in result.stdout + result.stderr
+    assert "alphaearth.files: tiles/a.tif not found" in result.stdout + result.stderr
+
+
+def test_area_outside_the_files_is_reported_before_any_job(tmp_path, helsinki_pbf):
+    write_alphaearth_tif(tmp_path / "tile.tif")
+    config = reduced_config(helsinki_pbf)
+    config["alphaearth"].update(files=["tile.tif"], area={"bbox": [2.3, 48.8, 2.4, 48.9]})
+    write_config(tmp_path, config)
+    result = snakemake("-n", workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "intersects none of the AlphaEarth files: tile.tif covers lon/lat" in result.stdout + result.stderr
+
+
+def test_fetch_needs_an_area_and_an_index(tmp_path, helsinki_pbf):
+    config = reduced_config(helsinki_pbf)
+    config["alphaearth"]["fetch"] = {"enabled": True}
+    write_config(tmp_path, config)
+    result = snakemake("-n", workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "alphaearth.fetch needs alphaearth.area" in result.stdout + result.stderr
 
 
 def test_defaults_fill_missing_sections(tmp_path):

@@ -41,7 +41,7 @@ MAX_OFF_UNIT_SHARE = 0.01
 class RasterInfo:
     """Header facts of one input file that ingestion needs."""
 
-    path: Path
+    path: Path | str
     grid: Grid
     encoding: str
     bottom_up: bool
@@ -62,9 +62,11 @@ def inspect_raster(path: str | Path, *, encoding: str = "auto") -> RasterInfo:
     Raises:
         InvalidRasterError: with the file, what was found and what to do.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidRasterError(f"AlphaEarth raster not found: {path}. Check alphaearth.files in the configuration.")
+    # GDAL virtual paths such as /vsicurl/https://... are opened as they are.
+    if not str(path).startswith("/vsi"):
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidRasterError(f"AlphaEarth raster not found: {path}. Check alphaearth.files in the configuration.")
     try:
         dataset = rasterio.open(path)
     except rasterio.errors.RasterioIOError as error:
@@ -117,6 +119,11 @@ def _detect_encoding(path: Path, dtype: np.dtype, nodata: float | None, requeste
         if nodata is not None and nodata != NODATA_CODE:
             logger.warning("%s: nodata is %s, but public AlphaEarth tiles use %d", path, nodata, NODATA_CODE)
         return store.INT8_ENCODING
+    if requested == store.FLOAT_ENCODING and dtype.kind != "f":
+        raise InvalidRasterError(
+            f"{path}: alphaearth.encoding is float32, but the file holds {dtype} values. Integer files hold the "
+            "codes of the public tiles: set the encoding to aef-int8 (or auto) so that they are de-quantised."
+        )
     if dtype.kind != "f":
         raise InvalidRasterError(
             f"{path}: data type {dtype} is neither int8 codes nor float values. Public AlphaEarth tiles are "

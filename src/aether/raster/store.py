@@ -118,6 +118,13 @@ def write_block(path: str | Path, block: Block, values: np.ndarray) -> None:
     target[:, rows, cols] = values
 
 
+def update_attrs(path: str | Path, attrs: Mapping[str, Any]) -> None:
+    """Add ``attrs`` to the global attributes of a store and refresh its consolidated metadata."""
+    group = zarr.open_group(store=str(path), mode="r+", zarr_format=2)
+    group.attrs.update(_json_safe(attrs))
+    zarr.consolidate_metadata(str(path), zarr_format=2)
+
+
 def read_attrs(path: str | Path) -> dict[str, Any]:
     """Return the global attributes of a store."""
     _check_store(path)
