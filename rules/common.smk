@@ -100,6 +100,81 @@ def landuse_label_source():
     return [str(resolve_path(landuse["osm"]))]
 
 
+def evaluation_tasks():
+    """Task name to its settings: land use first (when on), then the entries of evaluation.tasks.
+
+    The tasks are checked here, before any job runs: a task whose labels come
+    from a layer of the stand-in would measure the stand-in's own input.
+    """
+    from aether.evaluation.labels import check_not_standin_input
+    from aether.evaluation.spec import TaskSpec
+
+    tasks = {}
+    if config["evaluation"]["landuse"]["source"] != "none":
+        tasks["landuse"] = {"name": "landuse", "type": "classification", "columns": ["label"], "units": "point",
+                            "transform": "none", "cells": None}
+    for entry in config["evaluation"]["tasks"]:
+        spec = TaskSpec.from_config(entry)
+        if spec.name in tasks:
+            raise ConfigError(f"evaluation.tasks: two tasks are named {spec.name!r}; give each task its own name.")
+        settings = dict(vars(spec), columns=list(spec.columns), labels=str(resolve_path(spec.labels)),
+                        cells=str(resolve_path(spec.cells)) if spec.cells else None)
+        if uses_standin() and config["alphaearth"]["standin"]["layers"]:
+            check_not_standin_input([settings["labels"], settings["cells"] or settings["labels"]],
+                                    standin_inputs(), task=spec.name)
+        tasks[spec.name] = settings
+    return tasks
+
+
+TASKS = evaluation_tasks()
+# Embeddings compared in the evaluation: the configured ones plus extra stores.
+EVALUATED = list(config["evaluation"]["embeddings"]) + list(config["evaluation"]["extra_embeddings"])
+# Wildcard patterns; "(?!)" matches nothing when a list is empty.
+TASK_NAMES = "|".join(TASKS) or "(?!)"
+LABEL_TASK_NAMES = "|".join(name for name in TASKS if name != "landuse") or "(?!)"
+FEATURE_NAMES = "|".join(sorted(set(EVALUATED) | {"alphaearth", "poi_counts"}, key=len, reverse=True))
+
+
+def units_path(task):
+    """The units table of a task; land use keeps its label points table."""
+    if task == "landuse":
+        return "results/{city}/evaluation/landuse_points.parquet"
+    return f"results/{{city}}/evaluation/{task}/units.parquet"
+
+
+def label_report_path(task):
+    if task == "landuse":
+        return "results/{city}/evaluation/landuse_classes.parquet"
+    return f"results/{{city}}/evaluation/{task}/labels.parquet"
+
+
+def task_label_files(wildcards):
+    task = TASKS[wildcards.task]
+    return [task["labels"]] + ([task["cells"]] if task["cells"] else [])
+
+
+def feature_inputs(wildcards):
+    """What the features of one embedding on one task are computed from."""
+    task = TASKS[wildcards.task]
+    units = units_path(wildcards.task).format(city=wildcards.city)
+    inputs = {"units": units}
+    if task["cells"]:
+        inputs["cells"] = task["cells"]
+    kind = wildcards.features
+    if kind in ("alphaearth", "aether"):
+        inputs["embedding"] = f"results/{wildcards.city}/{kind}/{kind}.zarr"
+    elif kind == "poi_counts":
+        inputs["pois"] = f"results/{wildcards.city}/pois/pois.parquet"
+        inputs["grid"] = f"results/{wildcards.city}/alphaearth/alphaearth.zarr"
+    elif kind == "alphaearth_poi":
+        inputs["parts"] = [f"results/{wildcards.city}/evaluation/{wildcards.task}/features_{part}.parquet"
+                           for part in ("alphaearth", "poi_counts")]
+    else:
+        inputs["embedding"] = str(resolve_path(config["evaluation"]["extra_embeddings"][kind]))
+        inputs["grid"] = f"results/{wildcards.city}/alphaearth/alphaearth.zarr"
+    return inputs
+
+
 def input_mb(input_files):
     """Total size of the inputs in MB, counting the files inside directories such as Zarr stores."""
     total = 0
@@ -124,12 +199,10 @@ def final_outputs():
         *expand(f"{results}/figures/{{embedding}}_preview.png", embedding=EMBEDDINGS),
         *expand(f"{results}/retrieval/{{query}}.png", query=config["retrieval"]["queries"]),
     ]
-    if config["evaluation"]["landuse"]["source"] != "none":
-        outputs += [
-            f"{results}/evaluation/summary.md",
-            f"{results}/evaluation/summary.html",
-            f"{results}/figures/landuse_labels.png",
-        ]
+    if TASKS:
+        outputs += [f"{results}/evaluation/summary.md", f"{results}/evaluation/summary.html"]
+    if "landuse" in TASKS:
+        outputs.append(f"{results}/figures/landuse_labels.png")
     if config["inference"]["cog"]:
         outputs.append(f"{results}/aether/aether.tif")
     return outputs

@@ -1,4 +1,6 @@
-# Stage 5: land-use classification of raw AlphaEarth against AETHER.
+# Stage 5: downstream tasks on raw AlphaEarth, AETHER and baselines.
+# One job builds the units of each task, one the features of each (task, embedding)
+# and one trains and scores the heads of each (task, embedding) under every protocol.
 
 
 rule landuse_labels:
@@ -24,35 +26,90 @@ rule landuse_labels:
         "../workflow/scripts/landuse_labels.py"
 
 
-rule evaluate_landuse:
-    """Train linear and MLP heads on one embedding over all seeds and score them on the test split."""
+rule task_units:
+    """Read the labelled units of a configured task and keep those on the embedding raster."""
     input:
-        embedding="results/{city}/{embedding}/{embedding}.zarr",
-        labels="results/{city}/evaluation/landuse_points.parquet",
+        labels=task_label_files,
+        alphaearth="results/{city}/alphaearth/alphaearth.zarr",
     output:
-        "results/{city}/evaluation/landuse_{embedding}.parquet",
+        units="results/{city}/evaluation/{task}/units.parquet",
+        report="results/{city}/evaluation/{task}/labels.parquet",
     params:
-        evaluation=config["evaluation"],
-    # The heads are so small that one thread per job is fastest.
-    threads: 1
+        task=lambda wildcards: TASKS[wildcards.task],
+    wildcard_constraints:
+        task=LABEL_TASK_NAMES,
     log:
-        "results/{city}/logs/evaluate_landuse_{embedding}.log",
+        "results/{city}/logs/task_units_{task}.log",
     benchmark:
-        "results/{city}/benchmarks/evaluate_landuse_{embedding}.tsv"
+        "results/{city}/benchmarks/task_units_{task}.tsv"
     resources:
-        mem_mb=memory_mb(2000),
+        mem_mb=memory_mb(1500, 10),
+        runtime=15,
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/task_units.py"
+
+
+rule unit_features:
+    """Pool one embedding over the units of one task: window or cell means, or POI counts."""
+    input:
+        unpack(feature_inputs),
+    output:
+        "results/{city}/evaluation/{task}/features_{features}.parquet",
+    params:
+        task=lambda wildcards: TASKS[wildcards.task],
+        radius=config["evaluation"]["point_radius"],
+        poi_column=config["evaluation"]["poi_baseline"]["column"],
+    wildcard_constraints:
+        task=TASK_NAMES,
+        features=FEATURE_NAMES,
+    log:
+        "results/{city}/logs/unit_features_{task}_{features}.log",
+    benchmark:
+        "results/{city}/benchmarks/unit_features_{task}_{features}.tsv"
+    resources:
+        mem_mb=memory_mb(2000, 0.5),
         runtime=60,
     conda:
         ENV
     script:
-        "../workflow/scripts/evaluate_landuse.py"
+        "../workflow/scripts/unit_features.py"
+
+
+rule evaluate_task:
+    """Train the heads on one embedding's features for every protocol and seed, and score them on the test part."""
+    input:
+        units=lambda wildcards: units_path(wildcards.task).format(city=wildcards.city),
+        features="results/{city}/evaluation/{task}/features_{features}.parquet",
+    output:
+        "results/{city}/evaluation/{task}/metrics_{features}.parquet",
+    params:
+        task=lambda wildcards: TASKS[wildcards.task],
+        evaluation=config["evaluation"],
+    wildcard_constraints:
+        task=TASK_NAMES,
+        features=FEATURE_NAMES,
+    # Two threads help the 1024-unit MLP; the smaller heads gain little from more.
+    threads: 2
+    log:
+        "results/{city}/logs/evaluate_task_{task}_{features}.log",
+    benchmark:
+        "results/{city}/benchmarks/evaluate_task_{task}_{features}.tsv"
+    resources:
+        mem_mb=memory_mb(2000, 4),
+        runtime=240,
+    conda:
+        ENV
+    script:
+        "../workflow/scripts/evaluate_task.py"
 
 
 rule evaluation_summary:
-    """Summarise the metrics as mean ± std over seeds, with the change of AETHER against AlphaEarth."""
+    """Summarise every task as mean ± std over seeds, with the change of each embedding against AlphaEarth."""
     input:
-        metrics=expand("results/{{city}}/evaluation/landuse_{embedding}.parquet", embedding=EMBEDDINGS),
-        classes="results/{city}/evaluation/landuse_classes.parquet",
+        metrics=expand("results/{{city}}/evaluation/{task}/metrics_{features}.parquet", task=TASKS, features=EVALUATED),
+        reports=[label_report_path(task) for task in TASKS],
     output:
         table="results/{city}/evaluation/summary.parquet",
         markdown="results/{city}/evaluation/summary.md",
@@ -60,8 +117,10 @@ rule evaluation_summary:
             "results/{city}/evaluation/summary.html",
             caption="../report/summary.rst",
             category="Evaluation",
-            labels={"table": "land-use classification"},
+            labels={"table": "downstream tasks"},
         ),
+    params:
+        tasks=list(TASKS),
     log:
         "results/{city}/logs/evaluation_summary.log",
     benchmark:

@@ -14,7 +14,8 @@ from aether.evaluation.classification import (
 )
 from aether.evaluation.features import point_features
 from aether.evaluation.heads import HeadConfig, build_head, fit_classifier, fit_classifiers, predict_classes
-from aether.evaluation.landuse import METRICS, evaluate_landuse
+from aether.evaluation.pipeline import evaluate_features, raster_features, read_units, write_features
+from aether.evaluation.tasks import METRICS_OF
 from aether.evaluation.report import STANDIN_WARNING, write_summary
 from aether.evaluation.summary import format_summary, relative_change, summarise
 from aether.exceptions import AetherError, NoDataError
@@ -22,6 +23,7 @@ from aether.raster.grid import Grid
 from aether.raster.store import FLOAT_ENCODING, Block, create_store, open_embedding, write_block
 
 FAST = HeadConfig(max_epochs=40, learning_rate=1e-2)
+METRICS = METRICS_OF["classification"]
 
 
 def clusters(
@@ -315,7 +317,7 @@ def test_write_summary__outputs(tmp_path, standin):
         "html": tmp_path / "summary.html",
     }
 
-    write_summary(paths, classes, **outputs)
+    write_summary(paths, {"landuse": classes}, **outputs)
 
     summary = pd.read_parquet(outputs["table"])
     markdown = outputs["markdown"].read_text(encoding="utf-8")
@@ -325,7 +327,7 @@ def test_write_summary__outputs(tmp_path, standin):
     assert "0.6000 ± 0.1000" in markdown
     assert "0.6000 ± 0.1000" in page
     assert "residential" in markdown
-    assert "| landuse | random | linear | 12.0 | 10.0 |" in markdown
+    assert "| random | linear | aether | 10.0 | 10.0 | 10.0 | 12.0 |" in markdown
     assert ("Stand-in data" in markdown) is standin
     assert ("Stand-in data" in page) is standin
     assert (STANDIN_WARNING in markdown) is standin
@@ -361,7 +363,7 @@ def test_point_features__window_mean(tmp_path):
 
 
 @pytest.mark.parametrize("standin", [False, True])
-def test_evaluate_landuse__two_regions(tmp_path, standin):
+def test_point_units__two_regions(tmp_path, standin):
     rng = np.random.default_rng(5)
     west, east = rng.standard_normal(8), rng.standard_normal(8)
     values = np.where(np.arange(GRID.width) < GRID.width // 2, west[:, None, None], east[:, None, None])
@@ -370,23 +372,65 @@ def test_evaluate_landuse__two_regions(tmp_path, standin):
     write_float_store(tmp_path / "s.zarr", values, attrs={"standin": standin})
     rows, cols = np.mgrid[0 : GRID.height : 2, 0 : GRID.width : 2]
     rows, cols = rows.ravel(), cols.ravel()
+    # The land-use points table names its ids point_id.
     labels = pd.DataFrame(
         {
+            "point_id": np.arange(len(rows)),
             "x": GRID.x_coords()[cols],
             "y": GRID.y_coords()[rows],
             "label_id": (cols >= GRID.width // 2).astype(int),
         }
     )
     labels.to_parquet(tmp_path / "labels.parquet")
+    units = read_units(tmp_path / "labels.parquet")
+    features, flag = raster_features(tmp_path / "s.zarr", units, units_kind="point", cells_path=None, radius=1)
+    write_features(tmp_path / "f.parquet", units, features, embedding="alphaearth", standin=flag)
 
-    metrics = evaluate_landuse(
-        tmp_path / "s.zarr", tmp_path / "labels.parquet", embedding="alphaearth", radius=1,
-        heads=("linear",), seeds=(0,), config=FAST,
+    metrics = evaluate_features(
+        tmp_path / "labels.parquet", tmp_path / "f.parquet", task="landuse", task_type="classification",
+        columns=["label"], embedding="alphaearth", protocols=("random", "spatial_block"), heads=("linear",),
+        seeds=(0,), config=FAST,
     )
 
-    assert metrics.columns[:3].tolist() == ["task", "protocol", "embedding"]
-    assert metrics["task"].tolist() == ["landuse"]
-    assert metrics["embedding"].tolist() == ["alphaearth"]
-    assert metrics["standin"].tolist() == [standin]
+    assert metrics.columns[:4].tolist() == ["task", "task_type", "protocol", "embedding"]
+    assert metrics["protocol"].tolist() == ["random", "spatial_block"]
+    assert metrics["embedding"].tolist() == ["alphaearth", "alphaearth"]
+    assert metrics["standin"].tolist() == [standin, standin]
     assert metrics["accuracy"].iloc[0] > 0.9
-    assert metrics["n_train"].iloc[0] + metrics["n_validation"].iloc[0] + metrics["n_test"].iloc[0] == len(labels)
+    row = metrics.iloc[0]
+    assert row["n_train"] + row["n_validation"] + row["n_test"] == len(labels)
+
+
+def test_write_summary__several_tasks_and_embeddings(tmp_path):
+    rows = []
+    kl = {"alphaearth": [0.20, 0.22], "aether": [0.15, 0.17], "poi_counts": [0.30, 0.30]}
+    r2 = {"alphaearth": [0.50, 0.50], "aether": [0.60, 0.60], "poi_counts": [0.25, 0.25]}
+    for embedding in kl:
+        for index, seed in enumerate([0, 1]):
+            base = {"protocol": "spatial_block", "head": "mlp1024", "embedding": embedding, "seed": seed,
+                    "standin": embedding == "aether"}
+            rows.append({"task": "age", "task_type": "distribution", **base, "kl": kl[embedding][index],
+                         "l1": 0.5, "chebyshev": 0.1})
+            rows.append({"task": "population", "task_type": "regression", **base, "r2": r2[embedding][index],
+                         "mae": 0.4, "rmse": 0.6})
+    path = tmp_path / "metrics.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    targets = tmp_path / "targets.parquet"
+    pd.DataFrame({"column": ["label"], "mean": [12.5]}).to_parquet(targets)
+    outputs = {"table": tmp_path / "s.parquet", "markdown": tmp_path / "s.md", "html": tmp_path / "s.html"}
+
+    summary = write_summary([path], {"population": targets}, **outputs)
+
+    markdown = outputs["markdown"].read_text(encoding="utf-8")
+    assert len(summary) == 6
+    assert summary.set_index(["task", "embedding"]).loc[("age", "aether"), "kl_mean"] == pytest.approx(0.16)
+    assert np.isnan(summary.set_index(["task", "embedding"]).loc[("age", "aether"), "r2_mean"])
+    assert summary["standin"].all()
+    assert "## age (distribution)" in markdown and "## population (regression)" in markdown
+    # KL of AETHER: 0.16 against 0.21 is -23.81 %; R² of the POI baseline: 0.25 against 0.5 is -50 %.
+    assert "| spatial_block | mlp1024 | aether | -23.81 | 0.0 | 0.0 |" in markdown
+    assert "| spatial_block | mlp1024 | poi_counts | -50.0 | 0.0 | 0.0 |" in markdown
+    assert "12.5" in markdown
+    # One warning at the top and one per task section, in the Markdown and in the HTML page.
+    assert markdown.count("Stand-in data") == 3
+    assert outputs["html"].read_text(encoding="utf-8").count("Stand-in data") == 3

@@ -8,7 +8,8 @@ from aether.evaluation.heads import HeadConfig, build_head, fit_heads, predict_d
 from aether.evaluation.metrics import distribution_metrics, regression_metrics
 from aether.evaluation.splits import block_ids, random_split, spatial_block_split, split_units
 from aether.evaluation.targets import TargetTransform, check_distributions, check_regression_targets
-from aether.evaluation.tasks import TaskSpec, evaluate_units
+from aether.evaluation.spec import TaskSpec
+from aether.evaluation.tasks import evaluate_units
 from aether.exceptions import AetherError, ConfigError, NoDataError
 
 FAST = HeadConfig(max_epochs=60, learning_rate=1e-2)

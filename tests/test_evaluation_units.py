@@ -23,7 +23,7 @@ from aether.evaluation.pipeline import (
     raster_features,
     write_features,
 )
-from aether.evaluation.tasks import TaskSpec
+from aether.evaluation.spec import TaskSpec
 from aether.evaluation.units import CellGrid, build_units, read_label_table
 from aether.exceptions import AetherError, ConfigError, NoDataError
 from aether.raster.grid import Grid
@@ -306,3 +306,13 @@ def test_pipeline__features_of_other_units_are_rejected(tmp_path):
     with pytest.raises(AetherError, match="f.parquet: its units differ from .*units.parquet; rerun the feature job"):
         evaluate_features(tmp_path / "units.parquet", tmp_path / "f.parquet", task="t", task_type="regression",
                           columns=["label"], embedding="a", protocols=("random",), heads=("linear",), seeds=(0,))
+
+
+def test_raster_features__extra_store_in_another_crs(tmp_path):
+    other = Grid("EPSG:32634", GRID.left, GRID.top, 10.0, width=GRID.width, height=GRID.height)
+    create_store(tmp_path / "extra.zarr", other, bands=2, encoding=FLOAT_ENCODING, chunk=8, attrs={})
+    units = pd.DataFrame({"unit_id": [0], "x": [GRID.left + 5], "y": [GRID.top - 5]})
+    with pytest.raises(AetherError, match=r"extra.zarr: the store is in EPSG:32634, but the units are in the "
+                                          r"AlphaEarth store's EPSG:32635.*evaluation.extra_embeddings"):
+        raster_features(tmp_path / "extra.zarr", units, units_kind="point", cells_path=None, radius=1,
+                        units_crs=GRID.crs)

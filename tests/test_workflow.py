@@ -20,11 +20,12 @@ import pytest
 import rasterio
 import xarray as xr
 import yaml
+from pyproj import Transformer
 
 from aether.io import read_vector_table
 from aether.raster.store import open_embedding, store_grid
 from aether.training.train import load_checkpoint
-from tests.generators import toy_town, write_alphaearth_tif
+from tests.generators import TOWN_CRS, TOWN_ORIGIN, toy_town, write_alphaearth_tif
 
 ROOT = Path(__file__).resolve().parents[1]
 CITY = "town"
@@ -60,11 +61,33 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
+def write_cell_task(workdir: Path) -> dict:
+    """A regression task on 50 m cells over the town, laid out like a CityRep layer (samples + label raster)."""
+    size, cell = 8, 50.0
+    left, top = TOWN_ORIGIN[0], TOWN_ORIGIN[1] + size * cell
+    transform = rasterio.transform.from_origin(left, top, cell, cell)
+    rows, cols = np.divmod(np.arange(size * size), size)
+    x, y = rasterio.transform.xy(transform, rows, cols)
+    lon, lat = Transformer.from_crs(TOWN_CRS, "EPSG:4326", always_xy=True).transform(x, y)
+    # The target grows towards the commercial blocks of the town's diagonal.
+    values = 100.0 - np.abs(rows - cols) * 10.0
+    pd.DataFrame({"row": rows, "col": cols, "x": lon, "y": lat, "label": values}).to_parquet(
+        workdir / "town.density.2024.samples.parquet")
+    with rasterio.open(workdir / "town.density.2024.labels.tif", "w", driver="GTiff", width=size, height=size,
+                       count=1, dtype="float32", crs=TOWN_CRS, transform=transform) as dataset:
+        dataset.write(values.reshape(1, size, size).astype(np.float32))
+    return {"name": "density", "type": "regression", "units": "area", "columns": ["label"],
+            "labels": str(workdir / "town.density.2024.samples.parquet"),
+            "cells": str(workdir / "town.density.2024.labels.tif"), "transform": "log1p_zscore"}
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     osm_path = toy_town(workdir / "town.osm.pbf")
-    write_config(workdir, reduced_config(osm_path))
+    config = reduced_config(osm_path)
+    config["evaluation"]["tasks"] = [write_cell_task(workdir)]
+    write_config(workdir, config)
     snakemake("--cores", "2", workdir=workdir)
     return workdir
 
@@ -185,14 +208,24 @@ def test_aether_artifacts(finished_run):
 def test_evaluation_artifacts(finished_run):
     evaluation = finished_run / f"results/{CITY}/evaluation"
     summary = pd.read_parquet(evaluation / "summary.parquet")
-    assert sorted(summary["embedding"].unique()) == ["aether", "alphaearth"]
-    assert len(summary) == len(summary[["task", "embedding", "head"]].drop_duplicates()) == 4
+    assert sorted(summary["embedding"].unique()) == ["aether", "alphaearth", "alphaearth_poi", "poi_counts"]
+    assert sorted(summary["protocol"].unique()) == ["random", "spatial_block"]
+    assert sorted(summary["head"].unique()) == ["linear", "mlp", "mlp1024"]
+    assert dict(zip(summary["task"], summary["task_type"])) == {"density": "regression", "landuse": "classification"}
+    keys = ["task", "protocol", "embedding", "head"]
+    assert len(summary) == len(summary[keys].drop_duplicates()) == 2 * 2 * 4 * 3
     assert (summary["seeds"] == 2).all()
-    assert summary["macro_f1_mean"].between(0, 1).all()
+    landuse = summary[summary["task"] == "landuse"]
+    assert landuse["macro_f1_mean"].between(0, 1).all()
+    assert summary.loc[summary["task"] == "density", "rmse_mean"].gt(0).all()
     assert summary["standin"].all()
+    units = pd.read_parquet(evaluation / "density" / "units.parquet")
+    assert len(units) == 64
     markdown = (evaluation / "summary.md").read_text()
-    assert "Stand-in data" in markdown
+    # Once at the top and once in each task's section.
+    assert markdown.count("Stand-in data") == 3
     assert " ± " in markdown
+    assert "## density (regression)" in markdown
 
 
 def test_retrieval_artifacts(finished_run):
@@ -213,7 +246,10 @@ def test_every_rule_logged_and_benchmarked(finished_run):
     logs = sorted(path.stem for path in (results / "logs").glob("*.log"))
     assert benchmarks == logs
     assert "train" in benchmarks
-    assert len(benchmarks) == 19
+    # Evaluation: landuse_labels, task_units for density, then per task unit_features and evaluate_task for each
+    # of the 4 embeddings, and the summary.
+    assert len(benchmarks) == 34
+    assert "evaluate_task_density_alphaearth_poi" in benchmarks
 
 
 def test_invalid_raster_keeps_previous_store(finished_run):
@@ -268,7 +304,35 @@ def test_landuse_task_can_be_switched_off(tmp_path):
     write_config(tmp_path, {"city": "helsinki", "evaluation": {"landuse": {"source": "none"}}})
     result = snakemake("-n", workdir=tmp_path)
     assert "rule train:" in result.stdout
-    assert "evaluate_landuse" not in result.stdout
+    assert "evaluate_task" not in result.stdout
+    assert "evaluation_summary" not in result.stdout
+
+
+def test_task_on_a_standin_layer_is_refused(tmp_path):
+    layers = ["layers/x.lst.2024.labels.tif", "layers/x.population.2024.labels.tif"]
+    task = {"name": "population", "type": "regression", "units": "area", "columns": ["label"],
+            "labels": "data/x.population.2024.samples.parquet", "cells": "data/x.population.2024.labels.tif"}
+    write_config(tmp_path, {"city": "x", "alphaearth": {"standin": {"layers": layers}},
+                            "evaluation": {"landuse": {"source": "none"}, "tasks": [task]}})
+    result = snakemake("-n", workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "x.population.2024.samples.parquet of task 'population' come from the layer" in result.stdout + result.stderr
+
+
+def test_unknown_task_type_is_rejected(tmp_path):
+    task = {"name": "age", "type": "ranking", "labels": "age.parquet", "columns": ["a", "b"]}
+    write_config(tmp_path, {"city": "x", "evaluation": {"tasks": [task]}})
+    result = snakemake("-n", workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "evaluation.tasks.0.type: 'ranking' is not one of" in result.stdout + result.stderr
+
+
+def test_area_task_without_cells_is_rejected(tmp_path):
+    task = {"name": "gdp", "type": "regression", "units": "area", "labels": "gdp.parquet", "columns": ["label"]}
+    write_config(tmp_path, {"city": "x", "evaluation": {"tasks": [task]}})
+    result = snakemake("-n", workdir=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "task 'gdp' has area units but no cells raster" in result.stdout + result.stderr
 
 
 def test_landuse_points_need_a_table(tmp_path):
@@ -285,3 +349,11 @@ def test_configfile_replaces_default_config(tmp_path, helsinki_pbf):
     result = snakemake("-n", "--configfile", str(tmp_path / "other.yaml"), workdir=tmp_path)
     assert "results/other/retrieval/parks.png" in result.stdout
     assert f"{QUERY}.png" not in result.stdout
+
+
+def test_extra_embedding_is_evaluated(tmp_path):
+    (tmp_path / "other.zarr").mkdir()
+    write_config(tmp_path, {"city": "x", "evaluation": {"extra_embeddings": {"other": "other.zarr"}}})
+    result = snakemake("-n", workdir=tmp_path)
+    assert "results/x/evaluation/landuse/metrics_other.parquet" in result.stdout
+    assert "results/x/evaluation/landuse/metrics_alphaearth_poi.parquet" in result.stdout

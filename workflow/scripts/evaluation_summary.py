@@ -6,7 +6,7 @@ from aether.evaluation.report import write_summary
 
 write_summary(
     snakemake.input.metrics,
-    snakemake.input.classes,
+    dict(zip(snakemake.params.tasks, snakemake.input.reports)),
     table=snakemake.output.table,
     markdown=snakemake.output.markdown,
     html=snakemake.output.html,

@@ -47,10 +47,27 @@ def read_units(path: str | Path) -> pd.DataFrame:
 
 
 def raster_features(
-    store_path: str | Path, units: pd.DataFrame, *, units_kind: str, cells_path: str | Path | None, radius: int
+    store_path: str | Path,
+    units: pd.DataFrame,
+    *,
+    units_kind: str,
+    cells_path: str | Path | None,
+    radius: int,
+    units_crs: str | None = None,
 ) -> tuple[np.ndarray, bool]:
-    """Unit features of an embedding store, and whether the store is (derived from) a stand-in."""
+    """Unit features of an embedding store, and whether the store is (derived from) a stand-in.
+
+    Raises:
+        AetherError: point units given in ``units_crs`` (the AlphaEarth store's CRS) while the store
+            has another CRS.
+    """
     array = open_embedding(store_path)
+    crs = store_grid(array).crs
+    if units_kind == "point" and units_crs is not None and crs != units_crs:
+        raise AetherError(
+            f"{store_path}: the store is in {crs}, but the units are in the AlphaEarth store's {units_crs}. "
+            "Write the extra embedding on the AlphaEarth grid, or remove it from evaluation.extra_embeddings."
+        )
     if units_kind == "area":
         features = area_features(array, CellGrid.read(cells_path), units["cell_row"].to_numpy(),
                                  units["cell_col"].to_numpy())

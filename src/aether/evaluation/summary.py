@@ -14,6 +14,7 @@ def summarise(metrics: pd.DataFrame, metric_columns: Sequence[str]) -> pd.DataFr
     """Aggregate per-seed metrics into one row per (task, protocol, head, embedding).
 
     The standard deviation is the sample standard deviation over seeds (ddof = 1).
+    Metrics that a task does not have stay NaN in its rows.
     """
     grouped = metrics.groupby(GROUP_COLUMNS, sort=True)
     summary = grouped[list(metric_columns)].agg(["mean", "std"])
@@ -29,6 +30,28 @@ def relative_change(summary: pd.DataFrame, metric: str, *, candidate: str = "aet
     compared = summary[summary["embedding"] == candidate].set_index(keys)[f"{metric}_mean"]
     change = (compared - reference) / reference.abs() * 100.0
     return change.rename(f"{metric}_change_percent").reset_index().dropna()
+
+
+def relative_changes(summary: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Relative change in % of every embedding against raw AlphaEarth, one column per metric.
+
+    Returns:
+        One row per (task, protocol, head, embedding) other than AlphaEarth,
+        with ``<metric>_change_percent`` columns; rows without a reference are left out.
+    """
+    keys = ["task", "protocol", "head"]
+    candidates = sorted(set(summary["embedding"]) - {REFERENCE_EMBEDDING})
+    frames = []
+    for candidate in candidates:
+        changes = [relative_change(summary, metric, candidate=candidate).set_index(keys) for metric in metrics]
+        joined = pd.concat(changes, axis=1) if changes else pd.DataFrame()
+        if not joined.empty:
+            frames.append(joined.reset_index().assign(embedding=candidate))
+    if not frames:
+        return pd.DataFrame(columns=[*keys, "embedding", *(f"{metric}_change_percent" for metric in metrics)])
+    table = pd.concat(frames, ignore_index=True)
+    return table[[*keys, "embedding", *(f"{metric}_change_percent" for metric in metrics)]].sort_values(
+        [*keys, "embedding"]).reset_index(drop=True)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aether.evaluation.spec import TRANSFORMS
 from aether.exceptions import AetherError
-
-TRANSFORMS = ("none", "zscore", "log1p_zscore")
-DISTRIBUTION_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pyproj import Transformer
 
 from aether.evaluation.labels import merge_small_classes
 from aether.evaluation.targets import check_distributions, check_regression_targets
-from aether.evaluation.tasks import TaskSpec
+from aether.evaluation.spec import TaskSpec
 from aether.exceptions import ConfigError, NoDataError
 from aether.io import atomic_output
 from aether.raster.grid import Grid
