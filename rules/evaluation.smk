@@ -2,6 +2,8 @@
 # One job builds the units of each task, one the features of each (task, embedding)
 # and one trains and scores the heads of each (task, embedding) under every protocol.
 
+TRAINING_KEYS = ["protocols", "heads", "seeds", "split_seed", "spatial_blocks", "max_epochs", "patience"]
+
 
 rule landuse_labels:
     """Sample land-use labels onto the raster grid, from OSM polygons or a table of labelled points."""
@@ -86,7 +88,8 @@ rule evaluate_task:
         "results/{city}/evaluation/{task}/metrics_{features}.parquet",
     params:
         task=lambda wildcards: TASKS[wildcards.task],
-        evaluation=config["evaluation"],
+        # Only the settings the heads use, so that adding a task does not rerun the others.
+        evaluation={key: config["evaluation"][key] for key in TRAINING_KEYS},
     wildcard_constraints:
         task=TASK_NAMES,
         features=FEATURE_NAMES,

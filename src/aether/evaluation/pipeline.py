@@ -61,6 +61,8 @@ def raster_features(
         AetherError: point units given in ``units_crs`` (the AlphaEarth store's CRS) while the store
             has another CRS.
     """
+    # TODO: extra embeddings must be Zarr stores written by this workflow; a GeoTIFF or a store of another
+    # layout has to be converted first, since there is no ingest rule for extra rasters yet.
     array = open_embedding(store_path)
     crs = store_grid(array).crs
     if units_kind == "point" and units_crs is not None and crs != units_crs:
@@ -87,6 +89,8 @@ def baseline_features(
     column: str,
 ) -> tuple[np.ndarray, list[str]]:
     """The POI baseline: per unit, the L2-normalised counts of POIs per ``column`` value in its window or cell."""
+    # TODO: the row normalisation keeps the mix of POI classes but drops how many POIs there are, which
+    # likely weakens the baseline on density-like targets such as population.
     pois = pd.DataFrame(gpd.read_parquet(pois_path).drop(columns="geometry"))
     grid = store_grid(open_embedding(store_path))
     if units_kind == "area":

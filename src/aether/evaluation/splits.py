@@ -98,6 +98,8 @@ def spatial_block_split(
             "spatial_block protocol needs at least 3 (one each for train, validation and test). Raise "
             "evaluation.spatial_blocks or drop spatial_block from evaluation.protocols."
         )
+    # TODO: blocks are assigned without regard to classes, so a rare class can be missing from the training
+    # part of a classification task; its test units then count as errors in the macro metrics.
     order = np.random.default_rng(seed).permutation(len(occupied))
     occupied, sizes = occupied[order], sizes[order]
     # At least one block each for test and validation, and at least one left for training.

@@ -143,6 +143,8 @@ def _class_ids(labels: np.ndarray) -> np.ndarray:
 
 def _training_targets(task_type: str, targets: np.ndarray, train: np.ndarray, transform: str):
     """Targets on the scale the heads learn; a regression transform is fitted on ``train`` only."""
+    # TODO: regression metrics are computed on this transformed scale (log1p and z-score), so MAE and
+    # RMSE are not in the target's own units and are comparable only between runs with the same transform.
     if task_type != "regression":
         return (targets.astype(np.float32) if task_type == "distribution" else targets), "raw"
     fitted = TargetTransform.fit(transform, targets[train])
