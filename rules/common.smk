@@ -56,8 +56,8 @@ def tile_inputs(wildcards):
     """The files a tile job reads: the configured files that intersect it, or the manifest of fetched windows."""
     if config["alphaearth"]["fetch"]["enabled"]:
         return {"manifest": f"results/{wildcards.city}/alphaearth/fetched.json"}
-    # Remote files (/vsicurl/...) are read by GDAL, not tracked by Snakemake.
-    return {"files": [source.path for source in MOSAIC.tile_sources(wildcards.tile) if not source.path.startswith("/vsi")]}
+    # Remote files are read by GDAL over HTTP, not tracked by Snakemake.
+    return {"files": [source.path for source in MOSAIC.tile_sources(wildcards.tile) if not source.is_remote]}
 
 
 def tile_params(wildcards):

@@ -2,7 +2,7 @@
 # One job builds the units of each task, one the features of each (task, embedding)
 # and one trains and scores the heads of each (task, embedding) under every protocol.
 
-TRAINING_KEYS = ["protocols", "heads", "seeds", "split_seed", "spatial_blocks", "max_epochs", "patience"]
+TRAINING_KEYS = ["protocols", "heads", "seeds", "split_seed", "spatial_blocks", "max_epochs", "patience", "max_units"]
 
 
 rule landuse_labels:

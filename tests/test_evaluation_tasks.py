@@ -308,3 +308,31 @@ def test_task_spec__from_config():
 def test_task_spec__rejects(changes, message):
     with pytest.raises(ConfigError, match=message):
         TaskSpec.from_config(task_entry(**changes))
+
+
+def test_subsample_units__size_determinism_and_rare_class():
+    from aether.evaluation.tasks import MIN_SUBSAMPLE_CLASS, subsample_units
+
+    labels = np.array([0] * 5000 + [1] * 900 + [2] * 30)
+    keep = subsample_units(len(labels), 1000, seed=42, labels=labels)
+    assert np.array_equal(keep, subsample_units(len(labels), 1000, seed=42, labels=labels))
+    assert not np.array_equal(keep, subsample_units(len(labels), 1000, seed=7, labels=labels))
+    counts = np.bincount(labels[keep])
+    assert counts[2] == MIN_SUBSAMPLE_CLASS  # 30 * 1000 / 5930 would be 5
+    assert abs(counts[0] - 843) <= 1 and abs(counts[1] - 152) <= 1
+    assert len(np.unique(keep)) == len(keep)
+    plain = subsample_units(5930, 1000, seed=42)
+    assert len(plain) == 1000 and np.all(np.diff(plain) > 0)
+
+
+def test_evaluate_units__max_units_limits_the_split_sizes():
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((600, 4)).astype(np.float32)
+    targets = features[:, 0] * 2.0 + 0.1 * rng.standard_normal(600)
+    x, y = rng.uniform(0, 1000, 600), rng.uniform(0, 1000, 600)
+    metrics = evaluate_units(
+        features, targets, task_type="regression", x=x, y=y, protocols=["random"], heads=["linear"], seeds=[42],
+        max_units=200,
+    )
+    row = metrics.iloc[0]
+    assert row["n_train"] + row["n_validation"] + row["n_test"] == 200

@@ -126,3 +126,28 @@ def test_fetch_reports_a_tile_the_mirror_does_not_serve(mirror, tmp_path):
     tiles["east"][2].unlink()
     with serve(folder) as (base, _), pytest.raises(InvalidRasterError, match=r"east\.tiff"):
         fetch_alphaearth(base + "index.csv", SMALL_AREA, year=YEAR, cache=tmp_path / "c", manifest=tmp_path / "m.json")
+
+
+def test_url_in_alphaearth_files_is_read_over_http(mirror, tmp_path):
+    from aether.raster.mosaic import assemble_tiles, expand_sources, plan_grid, plan_tiles, working_crs
+
+    folder, tiles = mirror
+    values, info, path = tiles["east"]
+    with serve(folder) as (base, counter):
+        sources = expand_sources([base + str(path.relative_to(folder))])
+        assert sources[0].is_remote
+        infos = [inspect_raster(source.path) for source in sources]
+        grid = plan_grid(infos, SMALL_AREA, working_crs("auto", SMALL_AREA, infos), 10.0)
+        tile = plan_tiles(grid, tile=4096, chunk=32)[0]
+        from aether.raster.mosaic import write_tile
+
+        write_tile(sources, grid, tile.block, tmp_path / "tile.zarr", chunk=32)
+        assemble_tiles([tmp_path / "tile.zarr"], grid, tmp_path / "ae.zarr", chunk=32, attrs={})
+    assert counter["bytes"] < path.stat().st_size
+    from aether.raster.store import open_embedding
+
+    mosaic = open_embedding(tmp_path / "ae.zarr").values
+    row, col = info.grid.rowcol(grid.x_coords()[:1], grid.y_coords()[:1])
+    if info.grid.contains(row, col)[0]:
+        assert np.allclose(mosaic[:, 0, 0], values[:, row[0], col[0]], atol=1e-7)
+    assert (~np.isnan(mosaic[0])).sum() > 100

@@ -25,6 +25,7 @@ metrics = evaluate_features(
     blocks=settings["spatial_blocks"],
     transform=task["transform"],
     config=HeadConfig(max_epochs=settings["max_epochs"], patience=settings["patience"]),
+    max_units=settings["max_units"],
 )
 with atomic_output(snakemake.output[0]) as temporary:
     metrics.to_parquet(temporary, index=False)

@@ -145,6 +145,7 @@ def evaluate_features(
     blocks: int = 10,
     transform: str = "none",
     config: HeadConfig = HeadConfig(),
+    max_units: int | None = None,
 ) -> pd.DataFrame:
     """Score one embedding on one task; one row per (protocol, head, seed)."""
     units = read_units(units_path)
@@ -161,7 +162,7 @@ def evaluate_features(
     metrics = evaluate_units(
         features, targets, task_type=task_type, x=units["x"].to_numpy(), y=units["y"].to_numpy(),
         protocols=protocols, heads=heads, seeds=seeds, split_seed=split_seed, blocks=blocks, transform=transform,
-        config=config,
+        config=config, max_units=max_units,
     )
     metrics.insert(0, "task", task)
     metrics.insert(1, "task_type", task_type)

@@ -63,6 +63,7 @@ def evaluate_units(
     blocks: int = 10,
     transform: str = "none",
     config: HeadConfig = HeadConfig(),
+    max_units: int | None = None,
 ) -> pd.DataFrame:
     """Train every head with every seed under every protocol and score it on the test part.
 
@@ -71,6 +72,8 @@ def evaluate_units(
         targets: ``(n,)`` class ids (classification), ``(n, k)`` rows that sum
             to 1 (distribution) or ``(n,)`` / ``(n, k)`` raw values (regression).
         x, y: unit coordinates in a projected CRS, for the spatial blocks.
+        max_units: evaluate a seeded sample of at most about this many units
+            (see :func:`subsample_units`); None keeps them all.
 
     Returns:
         One row per (protocol, head, seed) with the metrics and the sizes of the parts.
@@ -88,6 +91,15 @@ def evaluate_units(
         logger.warning("%d units have no valid pixel in their window or cell and are left out", int((~usable).sum()))
     features = features[usable].astype(np.float32)
     targets, x, y = np.asarray(targets)[usable], np.asarray(x)[usable], np.asarray(y)[usable]
+    if max_units is not None and len(features) > max_units:
+        keep = subsample_units(
+            len(features), max_units, seed=split_seed, labels=targets if task_type == "classification" else None
+        )
+        logger.info(
+            "Evaluating %d of %d units (evaluation.max_units = %d), drawn with seed %d",
+            len(keep), len(features), max_units, split_seed,
+        )
+        features, targets, x, y = features[keep], targets[keep], x[keep], y[keep]
     if task_type == "classification":
         targets = _class_ids(targets)
         out_dim = int(targets.max()) + 1
@@ -124,6 +136,29 @@ def evaluate_units(
                 logger.info("%s %s seed %3d: %s after %d epochs (%s)", protocol, head_kind, seed,
                             ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), epoch_count, scale)
     return pd.DataFrame(rows)
+
+
+# Each class keeps at least this many units in a subsample (or all it has).
+MIN_SUBSAMPLE_CLASS = 20
+
+
+def subsample_units(count: int, max_units: int, *, seed: int, labels: np.ndarray | None = None) -> np.ndarray:
+    """Sorted indices of a seeded sample of ``max_units`` of ``count`` units.
+
+    With labels, every class is sampled in proportion and keeps at least
+    ``MIN_SUBSAMPLE_CLASS`` units, so a rare class survives the stratified
+    splits; the sample can then exceed ``max_units`` by a few units.
+    """
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        return np.sort(rng.choice(count, size=max_units, replace=False))
+    fraction = max_units / count
+    keep = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        size = min(len(members), max(round(len(members) * fraction), MIN_SUBSAMPLE_CLASS))
+        keep.append(rng.choice(members, size=size, replace=False))
+    return np.sort(np.concatenate(keep))
 
 
 def _class_ids(labels: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ from aether.io import atomic_output
 from aether.raster import store
 from aether.raster.codec import NODATA_CODE
 from aether.raster.grid import Grid
-from aether.raster.ingest import inspect_raster, read_block
+from aether.raster.ingest import REMOTE_GDAL_OPTIONS, inspect_raster, read_block
 from aether.raster.mosaic import LONLAT, Area
 
 logger = logging.getLogger(__name__)
@@ -52,15 +52,6 @@ DEFAULT_COLUMNS = {
 STRIP_ROWS = 1024
 # Pixels added around the area's window so that reprojection has its neighbours.
 MARGIN = 2
-# GDAL settings for range requests: do not list remote folders, retry briefly.
-GDAL_HTTP = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "GDAL_HTTP_MAX_RETRY": "3",
-    "GDAL_HTTP_RETRY_DELAY": "1",
-    "CPL_VSIL_CURL_USE_HEAD": "NO",
-}
-
-
 def is_url(reference: str) -> bool:
     return urlparse(str(reference)).scheme in ("http", "https")
 
@@ -140,7 +131,7 @@ def fetch_window(url: str, area: Area, cache: Path, year: int) -> Path | None:
     codes, and is reused when it already exists.
     """
     gdal_path = "/vsicurl/" + url if is_url(url) else url
-    with rasterio.Env(**GDAL_HTTP):
+    with rasterio.Env(**REMOTE_GDAL_OPTIONS):
         info = inspect_raster(gdal_path, encoding=store.INT8_ENCODING)
         block = _area_block(info.grid, area)
         if block is None:

@@ -37,6 +37,25 @@ NORM_TOLERANCE = 0.02
 MAX_OFF_UNIT_SHARE = 0.01
 
 
+# GDAL settings for files read over HTTP (/vsicurl/): open the file alone
+# instead of listing its folder first (some servers never answer a listing),
+# skip HEAD requests, and retry briefly.
+REMOTE_GDAL_OPTIONS = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "CPL_VSIL_CURL_USE_HEAD": "NO",
+    "GDAL_HTTP_MAX_RETRY": "3",
+    "GDAL_HTTP_RETRY_DELAY": "1",
+}
+
+
+def open_raster(path: str | Path) -> rasterio.DatasetReader:
+    """Open a local or remote raster; remote ones with :data:`REMOTE_GDAL_OPTIONS`."""
+    if str(path).startswith("/vsi"):
+        with rasterio.Env(**REMOTE_GDAL_OPTIONS):
+            return rasterio.open(path)
+    return rasterio.open(path)
+
+
 @dataclass(frozen=True)
 class RasterInfo:
     """Header facts of one input file that ingestion needs."""
@@ -68,7 +87,7 @@ def inspect_raster(path: str | Path, *, encoding: str = "auto") -> RasterInfo:
         if not path.is_file():
             raise InvalidRasterError(f"AlphaEarth raster not found: {path}. Check alphaearth.files in the configuration.")
     try:
-        dataset = rasterio.open(path)
+        dataset = open_raster(path)
     except rasterio.errors.RasterioIOError as error:
         raise InvalidRasterError(f"{path}: cannot be opened as a raster ({error}).") from error
 
@@ -192,7 +211,7 @@ def preflight_check(path: str | Path, *, encoding: str = "auto", size: int = 64)
     info = inspect_raster(path, encoding=encoding)
     height, width = min(size, info.grid.height), min(size, info.grid.width)
     block = store.Block((info.grid.height - height) // 2, (info.grid.width - width) // 2, height, width)
-    with rasterio.open(info.path) as dataset:
+    with open_raster(info.path) as dataset:
         values = decode_window(read_block(dataset, info, block), info)
     check_unit_length(values, info, "the centre window")
     return info

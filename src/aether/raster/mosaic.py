@@ -48,7 +48,15 @@ from aether.paths import resolve_path
 from aether.raster import store
 from aether.raster.codec import EMBEDDING_DIM, NODATA_CODE, dequantise
 from aether.raster.grid import Grid, utm_crs
-from aether.raster.ingest import RasterInfo, check_unit_length, decode_window, inspect_raster, read_block
+from aether.raster.ingest import (
+    REMOTE_GDAL_OPTIONS,
+    RasterInfo,
+    check_unit_length,
+    decode_window,
+    inspect_raster,
+    open_raster,
+    read_block,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +83,11 @@ class SourceFile:
     path: str
     encoding: str = "auto"
 
+    @property
+    def is_remote(self) -> bool:
+        """True for files GDAL reads over the network (/vsicurl/...), which Snakemake cannot track."""
+        return self.path.startswith("/vsi")
+
 
 def expand_sources(entries: Sequence[str | Mapping[str, str]], default_encoding: str = "auto") -> list[SourceFile]:
     """Resolve the ``alphaearth.files`` entries (paths, globs or ``{path, encoding}`` maps) to files.
@@ -91,7 +104,10 @@ def expand_sources(entries: Sequence[str | Mapping[str, str]], default_encoding:
             reference, encoding = entry["path"], entry.get("encoding", default_encoding)
         else:
             reference, encoding = entry, default_encoding
-        if reference.startswith(("http://", "https://", "/vsi")):
+        if reference.startswith(("http://", "https://")):
+            sources.append(SourceFile("/vsicurl/" + reference, encoding))
+            continue
+        if reference.startswith("/vsi"):
             sources.append(SourceFile(reference, encoding))
             continue
         path = str(resolve_path(reference))
@@ -323,7 +339,7 @@ class BlockReader:
 
     def _read_source(self, info: RasterInfo, block: store.Block) -> np.ndarray:
         if info.path not in self._datasets:
-            self._datasets[info.path] = rasterio.open(_gdal_path(info.path))
+            self._datasets[info.path] = open_raster(_gdal_path(info.path))
         dataset = self._datasets[info.path]
         if _aligned(info.grid, self.grid):
             return _read_aligned(dataset, info, self.grid, block)
@@ -445,7 +461,7 @@ def write_tile(
     relevant = [info for info in infos if _intersects(info, tile_grid)]
     boundary = area.geometry_in(grid.crs) if area else None
     with (
-        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, **REMOTE_GDAL_OPTIONS),
         atomic_output(output) as temporary,
         BlockReader(relevant, tile_grid, encoding=encoding, boundary=boundary) as reader,
     ):
@@ -611,7 +627,7 @@ def plan_mosaic(settings: Mapping[str, Any]) -> MosaicPlan:
         sources, infos = [], []
     else:
         sources = expand_sources(settings["files"], settings.get("encoding", "auto"))
-        missing = [source.path for source in sources if not source.path.startswith("/vsi") and not Path(source.path).exists()]
+        missing = [source.path for source in sources if not source.is_remote and not Path(source.path).exists()]
         if missing:
             raise ConfigError(
                 f"alphaearth.files: {', '.join(missing)} not found (paths are relative to {Path.cwd()}). "
