@@ -1,4 +1,4 @@
-"""A static file server on 127.0.0.1 that answers HTTP range requests and counts the bytes it sends.
+"""A static file server on 127.0.0.1 that serves HTTP range requests and counts the bytes it sends.
 
 Python's own http.server ignores the Range header, but GDAL's /vsicurl/ reads
 remote GeoTIFFs through range requests, as it would from a public mirror.

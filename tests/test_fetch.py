@@ -72,7 +72,7 @@ def test_fetch_reads_only_windows_of_intersecting_tiles(mirror, tmp_path):
     assert read_manifest(tmp_path / "fetched.json") == [str(path) for path in files]
 
 
-def test_fetched_window_is_north_up_and_holds_the_tile_values(mirror, tmp_path):
+def test_fetched_window_matches_tile_values(mirror, tmp_path):
     folder, tiles = mirror
     with serve(folder) as (base, _):
         files = fetch_alphaearth(base + "index.csv", SMALL_AREA, year=YEAR, cache=tmp_path / "c", manifest=tmp_path / "m.json")
@@ -80,7 +80,8 @@ def test_fetched_window_is_north_up_and_holds_the_tile_values(mirror, tmp_path):
     values, info, _ = tiles["east"]
     with rasterio.open(east_file) as dataset:
         assert dataset.transform.e < 0
-        assert dataset.dtypes[0] == "int8" and dataset.nodata == -128
+        assert dataset.dtypes[0] == "int8"
+        assert dataset.nodata == -128
         codes = dataset.read()
         local = inspect_raster(east_file).grid
     decoded = np.where(codes == -128, np.nan, np.sign(codes) * (codes / 127.5) ** 2)
@@ -121,7 +122,7 @@ def test_fetch_reports_an_unreachable_index(tmp_path):
         fetch_alphaearth(base + "missing.csv", SMALL_AREA, year=YEAR, cache=tmp_path, manifest=tmp_path / "m.json")
 
 
-def test_fetch_reports_a_tile_the_mirror_does_not_serve(mirror, tmp_path):
+def test_fetch_reports_missing_tile(mirror, tmp_path):
     folder, tiles = mirror
     tiles["east"][2].unlink()
     with serve(folder) as (base, _), pytest.raises(InvalidRasterError, match=r"east\.tiff"):

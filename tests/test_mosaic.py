@@ -111,7 +111,8 @@ def test_mosaic_places_known_pixels_at_known_coordinates(two_zone_tiles):
                 seen["west"] += 1
             else:
                 assert np.isnan(mosaic[:, row, col]).all()
-    assert seen["east"] > 100 and seen["west"] > 100
+    assert seen["east"] > 100
+    assert seen["west"] > 100
 
 
 def test_mosaic_keeps_int8_codes_and_the_hole(two_zone_tiles):
@@ -122,7 +123,7 @@ def test_mosaic_keeps_int8_codes_and_the_hole(two_zone_tiles):
     raw = xr.open_zarr(output, mask_and_scale=False)["embedding"]
     assert raw.dtype == np.int8
     assert read_attrs(output)["encoding"] == INT8_ENCODING
-    # The hole of the east tile is west of nothing else: it stays nodata.
+    # No other file covers the hole of the east tile, so it stays nodata.
     east_grid = inspect_raster(tmp_path / "east.tif").grid
     hole_rows, hole_cols = np.nonzero(hole)
     x = east_grid.x_coords()[hole_cols]
@@ -194,7 +195,8 @@ def test_boundary_masks_pixels_outside_the_polygon(two_zone_tiles):
     xs, ys = np.meshgrid(grid.x_coords(), grid.y_coords())
     lon, lat = to_lonlat.transform(xs, ys)
     inside = np.vectorize(lambda a, b: polygon.contains(Point(a, b)))(lon, lat)
-    assert inside.any() and (~inside).any()
+    assert inside.any()
+    assert (~inside).any()
     assert np.isnan(masked[:, ~inside]).all()
     assert np.array_equal(np.isnan(masked[:, inside]), np.isnan(unmasked[:, inside]))
     assert (~np.isnan(masked[0, inside])).sum() > 100
@@ -216,7 +218,7 @@ def test_all_nodata_area_is_refused(tmp_path):
     assert not (tmp_path / "mosaic.zarr").exists()
 
 
-def test_int8_codes_stored_as_float_are_refused_in_a_tile(tmp_path):
+def test_float_stored_codes_rejected(tmp_path):
     from aether.raster.codec import quantise
     from tests.generators import smooth_unit_field
 
@@ -229,7 +231,7 @@ def test_int8_codes_stored_as_float_are_refused_in_a_tile(tmp_path):
 
 def test_int8_file_declared_float_is_refused(tmp_path):
     write_alphaearth_tif(tmp_path / "codes.tif")
-    with pytest.raises(InvalidRasterError, match=r"codes\.tif: alphaearth.encoding is float32, but the file holds int8"):
+    with pytest.raises(InvalidRasterError, match=r"codes\.tif: alphaearth.encoding is float32, but the file contains int8"):
         _mosaic(tmp_path, [SourceFile(str(tmp_path / "codes.tif"), "float32")], None)
 
 
@@ -268,7 +270,8 @@ def test_boundary_file_gives_bounds_and_shape(tmp_path):
     area = load_area({"boundary": str(path)})
     assert area.geometry is not None
     west, south, east, north = area.bounds
-    assert west == pytest.approx(24.1, abs=0.01) and north == pytest.approx(60.05, abs=0.01)
+    assert west == pytest.approx(24.1, abs=0.01)
+    assert north == pytest.approx(60.05, abs=0.01)
     assert str(path) in area.description
 
 

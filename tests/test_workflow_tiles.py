@@ -1,8 +1,8 @@
 """The unchanged workflow on real input forms: int8 public-format tiles in two UTM zones and a float export.
 
-The tiles are cut from the toy town's stand-in (so the POIs and labels of the
-town still fit them): the western half stays in zone 35N but is stored
-bottom-up, as some mirrors do; the eastern half is reprojected into zone 34N.
+The tiles are cut from the toy town's stand-in, so the POIs and labels of the
+town still fit them. The western half stays in zone 35N but is stored
+bottom-up, as some mirrors do. The eastern half is reprojected into zone 34N.
 The float export is the whole raster de-quantised and reprojected to the
 Finnish national grid (EPSG:3067), as a user could export it from Earth Engine.
 """

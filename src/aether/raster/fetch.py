@@ -9,7 +9,7 @@ a north-up int8 GeoTIFF, so a second run (or another city in the same tile)
 reads nothing from the network again.
 
 The index needs a path column (absolute URL, or relative to the index's own
-folder), a year column and four lon/lat bound columns; their names are
+folder), a year column and four lon/lat bound columns. Their names are
 configurable because mirrors differ.
 """
 
@@ -176,7 +176,7 @@ def fetch_window(url: str, area: Area, cache: Path, year: int) -> Path | None:
 
 
 def _area_block(grid: Grid, area: Area) -> store.Block | None:
-    """The pixel block of ``grid`` (north-up rows) that covers the area, with a margin; None if outside."""
+    """Return the pixel block of ``grid`` (north-up rows) that covers the area with a margin, or None."""
     left, bottom, right, top = transform_bounds(LONLAT, grid.crs, *area.bounds, densify_pts=21)
     first_col = max(int(np.floor((left - grid.left) / grid.resolution)) - MARGIN, 0)
     last_col = min(int(np.ceil((right - grid.left) / grid.resolution)) + MARGIN, grid.width)
@@ -229,5 +229,5 @@ def fetch_alphaearth(
 
 
 def read_manifest(path: str | Path) -> list[str]:
-    """The local files a fetch wrote, as listed in its manifest."""
+    """Return the local files that a fetch wrote, as listed in its manifest."""
     return json.loads(Path(path).read_text())["files"]

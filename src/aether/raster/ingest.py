@@ -37,9 +37,9 @@ NORM_TOLERANCE = 0.02
 MAX_OFF_UNIT_SHARE = 0.01
 
 
-# GDAL settings for files read over HTTP (/vsicurl/): open the file alone
-# instead of listing its folder first (some servers never answer a listing),
-# skip HEAD requests, and retry briefly.
+# GDAL settings for files read over HTTP (/vsicurl/). GDAL opens the file
+# without listing its folder first, because a server that does not serve
+# folder listings made the open hang. It skips HEAD requests and retries briefly.
 REMOTE_GDAL_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
     "CPL_VSIL_CURL_USE_HEAD": "NO",
@@ -140,7 +140,7 @@ def _detect_encoding(path: Path, dtype: np.dtype, nodata: float | None, requeste
         return store.INT8_ENCODING
     if requested == store.FLOAT_ENCODING and dtype.kind != "f":
         raise InvalidRasterError(
-            f"{path}: alphaearth.encoding is float32, but the file holds {dtype} values. Integer files hold the "
+            f"{path}: alphaearth.encoding is float32, but the file contains {dtype} values. Integer files contain the "
             "codes of the public tiles: set the encoding to aef-int8 (or auto) so that they are de-quantised."
         )
     if dtype.kind != "f":

@@ -10,11 +10,11 @@ users may add Earth Engine exports in yet another CRS. This module
 3. cuts that grid into tiles, each a whole number of Zarr chunks, so that
    Snakemake can run one job per tile (the tile list depends only on the
    configuration and the file headers, never on a checkpoint);
-4. fills each tile block by block, reading only the windows of the files that
-   intersect the block: a file already on the working grid is read directly,
-   others through GDAL's warper with nearest-neighbour resampling, so that
-   every output pixel holds the unchanged vector (or int8 code) of one input
-   pixel;
+4. fills each tile block by block and reads only the windows of the files
+   that intersect the block. A file already on the working grid is read
+   directly. For other files, each output pixel takes the file pixel that
+   contains its centre (nearest neighbour), so every output pixel keeps the
+   unchanged vector (or int8 code) of one input pixel;
 5. assembles the tiles into the store by linking their chunk files, without
    decoding or copying a single pixel.
 
@@ -62,12 +62,12 @@ logger = logging.getLogger(__name__)
 
 LONLAT = "EPSG:4326"
 # GDAL's block cache per tile job. Its default, 5 % of the machine's memory,
-# lets a job grow to several GB on a large node without making it faster
-# (measured: 403 MB and 4.5 s per 2048 x 2048 tile with 256 MB, 812 MB and 4.7 s
-# with the default on a 24 GB machine).
+# lets a job grow to several GB on a large node without making it faster.
+# Measured with benchmarks/tiling.py on a 24 GB machine: 403 MB and 4.5 s per
+# 2048 x 2048 tile with 256 MB, against 812 MB and 4.7 s with the default.
 GDAL_CACHE_MB = 256
 UNIT_CHECK_STRIDE = 4
-# Marks a tile store as complete; the assembly refuses tiles without it.
+# Marks a tile store as complete. The assembly rejects tiles without it.
 TILE_KIND = "alphaearth-tile"
 
 
@@ -133,7 +133,7 @@ class Area:
     geometry: dict | None = None
 
     def geometry_in(self, crs: str) -> dict | None:
-        """The boundary shape as GeoJSON in ``crs``; None for a plain bounding box."""
+        """Return the boundary shape as GeoJSON in ``crs``, or None for a plain bounding box."""
         if self.geometry is None:
             return None
         return transform_geom(LONLAT, crs, self.geometry)
@@ -144,7 +144,7 @@ def load_area(setting: Mapping[str, Any] | None) -> Area | None:
 
     Raises:
         ConfigError: a malformed box, or a boundary file that cannot be read,
-            has no CRS or holds no polygon.
+            has no CRS or contains no polygon.
     """
     if not setting:
         return None
@@ -178,7 +178,7 @@ def _load_boundary(reference: str) -> Area:
     polygons = frame[frame.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polygons.empty:
         raise ConfigError(
-            f"alphaearth.area.boundary: {path} holds no polygon (found {sorted(set(frame.geom_type))}). "
+            f"alphaearth.area.boundary: {path} contains no polygon (found {sorted(set(frame.geom_type))}). "
             "The boundary must be one or more polygons."
         )
     shape = polygons.to_crs(LONLAT).union_all()
@@ -187,7 +187,7 @@ def _load_boundary(reference: str) -> Area:
 
 
 def working_crs(setting: str, area: Area | None, infos: Sequence[RasterInfo]) -> str:
-    """The CRS of the working grid: as configured, or ``auto`` for the UTM zone of the area's centre."""
+    """Return the CRS of the working grid: as configured, or for ``auto`` the UTM zone of the area's centre."""
     if setting != "auto":
         try:
             return CRS.from_user_input(setting).to_string()
@@ -206,7 +206,7 @@ def _union_lonlat(infos: Sequence[RasterInfo]) -> tuple[float, float, float, flo
 
 
 def plan_grid(infos: Sequence[RasterInfo], area: Area | None, crs: str, resolution: float) -> Grid:
-    """The working grid: the area (or the union of the files) in ``crs``, snapped to ``resolution``.
+    """Return the working grid: the area (or the union of the files) in ``crs``, snapped to ``resolution``.
 
     Raises:
         InvalidRasterError: the area intersects none of the files.
@@ -271,7 +271,7 @@ def grid_from_dict(values: Mapping[str, Any]) -> Grid:
 
 
 def store_encoding(infos: Iterable[RasterInfo]) -> str:
-    """int8 codes when every file holds them (lossless and a quarter of the size), float32 otherwise."""
+    """Return the store encoding: int8 codes when every file contains them (lossless, a quarter of the size), else float32."""
     encodings = {info.encoding for info in infos}
     return store.INT8_ENCODING if encodings == {store.INT8_ENCODING} else store.FLOAT_ENCODING
 
@@ -398,7 +398,7 @@ def _read_aligned(dataset, info: RasterInfo, grid: Grid, block: store.Block) -> 
 
 
 def _fill_value(info: RasterInfo) -> float:
-    """The raw value that marks a pixel without data in a file's own encoding."""
+    """Return the raw value that marks a pixel without data in a file's own encoding."""
     if info.encoding == store.INT8_ENCODING:
         return NODATA_CODE
     # Earth Engine exports without a nodata value mark masked pixels with zero vectors.
@@ -414,7 +414,7 @@ def _read_reprojected(dataset, info: RasterInfo, block_grid: Grid) -> np.ndarray
     """Resample a file in another CRS onto ``block_grid`` with nearest neighbour.
 
     Each output pixel takes the file pixel that contains its centre, so it
-    holds an unchanged input vector. Only the file window under the block is
+    keeps an unchanged input vector. Only the file window under the block is
     read. (Mapping the pixel centres directly was measured 25 times faster
     than GDAL's warper on 64-band blocks, which warps band by band.)
     """
@@ -594,7 +594,10 @@ class MosaicPlan:
         return next(tile for tile in self.tiles if tile.name == name)
 
     def tile_sources(self, name: str) -> list[SourceFile]:
-        """The configured files that intersect tile ``name``: its only inputs, so editing one file reruns only its tiles."""
+        """Return the configured files that intersect tile ``name``.
+
+        They are the tile job's only inputs, so editing one file reruns only its tiles.
+        """
         tile_grid = _sub_grid(self.grid, self.tile(name).block)
         return [source for source, info in zip(self.sources, self.infos) if _intersects(info, tile_grid)]
 
