@@ -104,3 +104,28 @@ def test_plot_points__writes_png(tmp_path):
     path = tmp_path / "points.png"
     plot_points(points, "category", GRID, path, title="200 points", note="stand-in")
     assert_png(path)
+
+
+def test_standin_note__names_the_stand_in_kind():
+    from aether.figures import standin_note
+
+    assert standin_note({"standin": False}) == ""
+    assert "OSM physical layers" in standin_note({"standin": True, "standin_layers": []})
+    assert "coarse raster layers" in standin_note({"standin": True, "standin_layers": ["lst.tif"]})
+
+
+def test_plot_store_preview__strides_large_stores(tmp_path, monkeypatch):
+    import aether.figures as figures
+    from aether.raster.ingest import ingest_raster
+    from tests.generators import write_alphaearth_tif
+
+    write_alphaearth_tif(tmp_path / "tile.tif", height=40, width=30)
+    ingest_raster(tmp_path / "tile.tif", tmp_path / "ae.zarr", chunk=16)
+    drawn = {}
+    monkeypatch.setattr(figures, "PREVIEW_PIXELS", 10)
+    monkeypatch.setattr(
+        figures, "plot_raster_preview", lambda values, grid, path, **kwargs: drawn.update(shape=values.shape, **kwargs)
+    )
+    figures.plot_store_preview(tmp_path / "ae.zarr", tmp_path / "preview.png", embedding="alphaearth")
+    assert drawn["shape"] == (64, 10, 8)  # every 4th of 40 rows and 30 columns
+    assert "every 4th pixel" in drawn["title"]

@@ -17,7 +17,18 @@ from aether.io import atomic_output
 from aether.raster.grid import Grid
 from aether.raster.store import open_embedding, store_grid
 
-STANDIN_NOTE = "AlphaEarth stand-in built from OSM physical layers, not real AlphaEarth"
+# Longest side, in pixels, of the raster drawn in a preview; larger stores are
+# read with a stride, so the preview never loads a whole city into memory.
+PREVIEW_PIXELS = 1200
+
+
+def standin_note(attrs: dict) -> str:
+    """Return the caption line that marks a map built on a stand-in, or an empty string for real AlphaEarth."""
+    if not attrs.get("standin"):
+        return ""
+    if attrs.get("standin_layers"):
+        return "AlphaEarth stand-in built from coarse raster layers, not real AlphaEarth"
+    return "AlphaEarth stand-in built from OSM physical layers, not real AlphaEarth"
 
 
 def map_figure_size(grid: Grid, *, width: float = 6.0) -> tuple[float, float]:
@@ -115,9 +126,13 @@ def _finish_map(axes, grid: Grid, title: str, note: str) -> None:
 def plot_store_preview(store_path: str | Path, path: str | Path, *, embedding: str) -> None:
     """Draw the false-colour preview of an embedding store."""
     array = open_embedding(store_path)
-    note = STANDIN_NOTE if array.attrs.get("standin") else ""
+    grid = store_grid(array)
+    step = max(1, -(-max(grid.width, grid.height) // PREVIEW_PIXELS))
+    values = array.isel(y=slice(None, None, step), x=slice(None, None, step)).values
     title = f"{embedding}: first three principal components of {array.sizes['band']} bands"
-    plot_raster_preview(array.values, store_grid(array), path, title=title, note=note)
+    if step > 1:
+        title += f" (every {step}th pixel)"
+    plot_raster_preview(values, grid, path, title=title, note=standin_note(array.attrs))
 
 
 def plot_point_map(store_path: str | Path, points_path: str | Path, path: str | Path, *, column: str, title: str) -> None:

@@ -23,7 +23,7 @@ from pyproj import Transformer
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from aether.figures import STANDIN_NOTE, map_figure_size
+from aether.figures import map_figure_size, standin_note
 from aether.exceptions import ConfigError
 from aether.io import atomic_output, read_vector_table, write_vector_table
 from aether.poi.encoding import encode_texts, load_model
@@ -188,6 +188,6 @@ def run_query(
     write_similarity_geotiff(raster, similarity, grid, query=query)
     with atomic_output(places) as temporary:
         top.to_parquet(temporary, index=False)
-    note = STANDIN_NOTE if aether.attrs.get("standin") else ""
+    note = standin_note(aether.attrs)
     plot_similarity(figure, similarity, grid, top, query=query, note=note)
     return top
