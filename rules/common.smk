@@ -67,6 +67,7 @@ def tile_params(wildcards):
         "grid": grid_to_dict(MOSAIC.grid),
         "block": [tile.block.row, tile.block.col, tile.block.height, tile.block.width],
         "sources": sources,
+        "encoding": MOSAIC.encoding,
     }
 
 

@@ -54,6 +54,8 @@ else:
         params:
             fetch=config["alphaearth"]["fetch"],
             area=config["alphaearth"].get("area"),
+            crs=config["alphaearth"]["crs"],
+            resolution=config["alphaearth"]["resolution"],
         log:
             "results/{city}/logs/fetch_alphaearth.log",
         benchmark:

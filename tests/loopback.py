@@ -48,12 +48,18 @@ class _RangeHandler(SimpleHTTPRequestHandler):
             self.counter["bytes"] += len(body)
             self.counter["requests"] += 1
             self.counter["paths"].add(self.path)
+            if not match:
+                self.counter["whole_files"].append(self.path)
 
 
 @contextmanager
 def serve(folder: str | Path):
-    """Serve ``folder`` on a free port of 127.0.0.1; yield (base URL, counter of bytes and requests)."""
-    counter = {"bytes": 0, "requests": 0, "paths": set()}
+    """Serve ``folder`` on a free port of 127.0.0.1 and yield the base URL and a counter.
+
+    The counter has the bytes sent, the number of requests, the paths asked
+    for, and the paths sent whole because the request had no Range header.
+    """
+    counter = {"bytes": 0, "requests": 0, "paths": set(), "whole_files": []}
     handler = partial(_RangeHandler, directory=str(folder), counter=counter)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -312,3 +312,53 @@ def test_assembled_chunks_are_links_not_copies(two_zone_tiles):
     assert all(path.stat().st_nlink == 2 for path in chunk_files)
     with rasterio.open(tmp_path / "east.tif"):  # the inputs are untouched
         pass
+
+
+def _plan_settings(files, bbox=None, tile=32):
+    settings = {"files": files, "crs": "auto", "resolution": 10, "tile": tile, "chunk": 16, "fetch": {}}
+    if bbox:
+        settings["area"] = {"bbox": list(bbox)}
+    return settings
+
+
+def test_mixed_encodings_share_one_store_encoding(two_zone_tiles):
+    from aether.raster.mosaic import plan_mosaic
+
+    tmp_path, *_ = two_zone_tiles
+    x, y = _utm(ZONE_35, 24.003, 60.0)
+    write_alphaearth_tif(tmp_path / "export.tif", dtype="float32", height=8, width=8, left=round(x, -1), top=round(y, -1))
+    plan = plan_mosaic(_plan_settings([str(tmp_path / "*.tif")], _area_around_border().bounds, tile=16))
+    assert plan.encoding == FLOAT_ENCODING
+    parts = []
+    for tile in plan.tiles:  # as the workflow does: each tile job gets only the files it intersects
+        part = tmp_path / "parts" / f"{tile.name}.zarr"
+        write_tile(plan.tile_sources(tile.name), plan.grid, tile.block, part, chunk=16, encoding=plan.encoding)
+        parts.append(part)
+    assert any(len(plan.tile_sources(tile.name)) == 1 for tile in plan.tiles)
+    assemble_tiles(parts, plan.grid, tmp_path / "mixed.zarr", chunk=16, attrs={})
+    assert read_attrs(tmp_path / "mixed.zarr")["encoding"] == FLOAT_ENCODING
+
+
+def test_plan_rejects_all_nodata_area_before_jobs(tmp_path):
+    from aether.raster.mosaic import plan_mosaic
+
+    mask = np.zeros((40, 60), dtype=bool)
+    mask[:, 30:] = True
+    write_alphaearth_tif(tmp_path / "half.tif", width=60, nodata_mask=mask)
+    info = inspect_raster(tmp_path / "half.tif")
+    to_lonlat = Transformer.from_crs(info.grid.crs, "EPSG:4326", always_xy=True)
+    west, south = to_lonlat.transform(info.grid.left + 350, info.grid.top - 350)
+    east, north = to_lonlat.transform(info.grid.left + 550, info.grid.top - 50)
+    with pytest.raises(NoDataError, match=r"Every pixel of the area of interest \(bbox .*\) is nodata .*half\.tif"):
+        plan_mosaic(_plan_settings([str(tmp_path / "half.tif")], (west, south, east, north)))
+    west, _ = to_lonlat.transform(info.grid.left + 150, info.grid.top - 350)
+    assert plan_mosaic(_plan_settings([str(tmp_path / "half.tif")], (west, south, east, north))).tiles
+
+
+def test_plan_finds_a_patch_the_probes_miss(tmp_path):
+    from aether.raster.mosaic import plan_mosaic
+
+    mask = np.ones((200, 200), dtype=bool)
+    mask[101, 37] = False  # one valid pixel between the probe windows
+    write_alphaearth_tif(tmp_path / "sparse.tif", height=200, width=200, nodata_mask=mask)
+    assert plan_mosaic(_plan_settings([str(tmp_path / "sparse.tif")])).tiles

@@ -20,4 +20,5 @@ write_tile(
     snakemake.output[0],
     chunk=snakemake.params.chunk,
     area=load_area(snakemake.params.area),
+    encoding=plan["encoding"],
 )

@@ -13,4 +13,6 @@ fetch_alphaearth(
     cache=settings["cache"],
     manifest=snakemake.output[0],
     columns=settings["columns"],
+    crs=snakemake.params.crs,
+    resolution=snakemake.params.resolution,
 )

@@ -36,7 +36,7 @@ from aether.raster import store
 from aether.raster.codec import NODATA_CODE
 from aether.raster.grid import Grid
 from aether.raster.ingest import REMOTE_GDAL_OPTIONS, inspect_raster, read_block
-from aether.raster.mosaic import LONLAT, Area
+from aether.raster.mosaic import Area, plan_grid, working_crs
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +124,8 @@ def _join(base: str, path: str) -> str:
     return str(Path(base) / path)
 
 
-def fetch_window(url: str, area: Area, cache: Path, year: int) -> Path | None:
-    """Copy the window of one tile that covers the area into the cache; None when they do not overlap.
+def fetch_window(url: str, footprint: Grid, cache: Path, year: int) -> Path | None:
+    """Copy the window of one tile that covers the working grid into the cache; None when they do not overlap.
 
     The copy is north-up whatever the tile's orientation, keeps the int8
     codes, and is reused when it already exists.
@@ -133,7 +133,7 @@ def fetch_window(url: str, area: Area, cache: Path, year: int) -> Path | None:
     gdal_path = "/vsicurl/" + url if is_url(url) else url
     with rasterio.Env(**REMOTE_GDAL_OPTIONS):
         info = inspect_raster(gdal_path, encoding=store.INT8_ENCODING)
-        block = _area_block(info.grid, area)
+        block = _area_block(info.grid, footprint)
         if block is None:
             return None
         stem = Path(urlparse(url).path).stem
@@ -175,9 +175,9 @@ def fetch_window(url: str, area: Area, cache: Path, year: int) -> Path | None:
     return target
 
 
-def _area_block(grid: Grid, area: Area) -> store.Block | None:
-    """Return the pixel block of ``grid`` (north-up rows) that covers the area with a margin, or None."""
-    left, bottom, right, top = transform_bounds(LONLAT, grid.crs, *area.bounds, densify_pts=21)
+def _area_block(grid: Grid, footprint: Grid) -> store.Block | None:
+    """Return the pixel block of ``grid`` (north-up rows) that covers ``footprint`` with a margin, or None."""
+    left, bottom, right, top = transform_bounds(footprint.crs, grid.crs, *footprint.bounds, densify_pts=21)
     first_col = max(int(np.floor((left - grid.left) / grid.resolution)) - MARGIN, 0)
     last_col = min(int(np.ceil((right - grid.left) / grid.resolution)) + MARGIN, grid.width)
     first_row = max(int(np.floor((grid.top - top) / grid.resolution)) - MARGIN, 0)
@@ -195,8 +195,14 @@ def fetch_alphaearth(
     cache: str | Path,
     manifest: str | Path,
     columns: Mapping[str, str] | None = None,
+    crs: str = "auto",
+    resolution: float = 10,
 ) -> list[Path]:
     """Fetch the windows of every tile that intersects the area and list them in a JSON manifest.
+
+    Each window covers the working grid (the area in ``crs``, snapped to
+    ``resolution``), which reaches a little beyond the lon/lat box, so the
+    mosaic of fetched windows equals the mosaic of whole tiles.
 
     Raises:
         ConfigError: the index is unreadable or lacks columns.
@@ -207,11 +213,12 @@ def fetch_alphaearth(
     cache = Path(cache)
     table = read_index(index, cache, columns)
     urls = select_tiles(table, index, area, year, columns)
+    footprint = plan_grid([], area, working_crs(crs, area, []), resolution)
     logger.info("%d tiles of %s intersect %s in %d", len(urls), index, area.description, year)
     files = []
     for url in urls:
         try:
-            path = fetch_window(url, area, cache, year)
+            path = fetch_window(url, footprint, cache, year)
         except rasterio.errors.RasterioIOError as error:
             raise InvalidRasterError(
                 f"{url}: cannot be read over HTTP ({error}). Check that the mirror serves the path listed in "

@@ -39,10 +39,10 @@ MAX_OFF_UNIT_SHARE = 0.01
 
 # GDAL settings for files read over HTTP (/vsicurl/). GDAL opens the file
 # without listing its folder first, because a server that does not serve
-# folder listings made the open hang. It skips HEAD requests and retries briefly.
+# folder listings made the open hang. It keeps its HEAD request for the file
+# size (without it GDAL starts a plain GET of the whole file), and retries briefly.
 REMOTE_GDAL_OPTIONS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "CPL_VSIL_CURL_USE_HEAD": "NO",
     "GDAL_HTTP_MAX_RETRY": "3",
     "GDAL_HTTP_RETRY_DELAY": "1",
 }

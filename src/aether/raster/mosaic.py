@@ -446,17 +446,24 @@ def write_tile(
     *,
     chunk: int,
     area: Area | None = None,
+    encoding: str | None = None,
 ) -> int:
     """Fill one tile of the working grid from the files that intersect it and write it as a Zarr store.
 
     Memory use is bounded by a few blocks of ``64 x chunk x chunk`` values,
     whatever the size of the files or the tile.
 
+    Args:
+        encoding: the encoding of the whole store (see :func:`store_encoding`
+            over all files). Every tile must use it, including a tile that
+            only int8 files cover in a mosaic that also has float files.
+            None derives it from ``paths``.
+
     Returns:
         The number of valid pixels in the tile.
     """
     infos = [inspect_raster(source.path, encoding=source.encoding) for source in paths]
-    encoding = store_encoding(infos)
+    encoding = encoding or store_encoding(infos)
     tile_grid = _sub_grid(grid, tile)
     relevant = [info for info in infos if _intersects(info, tile_grid)]
     boundary = area.geometry_in(grid.crs) if area else None
@@ -575,6 +582,89 @@ def _link_chunks(tile: Path, target: Path, row_offset: int, col_offset: int) -> 
 
 
 
+# Probe windows per file, and their edge in pixels, for the quick data check.
+PROBES_PER_SIDE = 8
+PROBE_SIZE = 16
+
+
+def check_area_has_data(infos: Sequence[RasterInfo], grid: Grid, area: Area | None) -> None:
+    """Check that at least one file has a valid pixel under the working grid.
+
+    A few small probe windows per file settle the usual case at once. Only
+    when every probe is empty is band 1 read in full over the area, so an
+    area with data anywhere passes and an all-nodata area is reported before
+    any job runs.
+
+    Raises:
+        NoDataError: every pixel of the area is nodata in every file.
+    """
+    covering = [info for info in infos if _intersects(info, grid)]
+    for scan in (_probe_has_data, _scan_has_data):
+        for info in covering:
+            window = _footprint(info, grid)
+            if window is None:
+                continue
+            with open_raster(info.path) as dataset:
+                if scan(dataset, info, window):
+                    return
+    where = area.description if area else "the extent of the files"
+    raise NoDataError(
+        f"Every pixel of the area of interest ({where}) is nodata in the AlphaEarth files "
+        f"({', '.join(str(info.path) for info in covering)}). Check that the files cover the area and year, "
+        "or move alphaearth.area onto them."
+    )
+
+
+def _footprint(info: RasterInfo, grid: Grid) -> store.Block | None:
+    """Return the block of a file (north-up rows) under the working grid, or None when they do not overlap."""
+    left, bottom, right, top = transform_bounds(grid.crs, info.grid.crs, *grid.bounds, densify_pts=21)
+    resolution = info.grid.resolution
+    first_col = max(int(np.floor((left - info.grid.left) / resolution)), 0)
+    last_col = min(int(np.ceil((right - info.grid.left) / resolution)), info.grid.width)
+    first_row = max(int(np.floor((info.grid.top - top) / resolution)), 0)
+    last_row = min(int(np.ceil((info.grid.top - bottom) / resolution)), info.grid.height)
+    if first_col >= last_col or first_row >= last_row:
+        return None
+    return store.Block(first_row, first_col, last_row - first_row, last_col - first_col)
+
+
+def _has_valid(raw: np.ndarray, info: RasterInfo) -> bool:
+    """Tell whether band 1 of a raw window has a pixel with data (zero counts as missing in float exports)."""
+    if info.encoding == store.INT8_ENCODING:
+        return bool((raw != NODATA_CODE).any())
+    valid = np.isfinite(raw) & (raw != 0)
+    if info.nodata is not None and not np.isnan(info.nodata):
+        valid &= raw != info.nodata
+    return bool(valid.any())
+
+
+def _probe_has_data(dataset, info: RasterInfo, window: store.Block) -> bool:
+    rows = np.linspace(window.row, window.row + max(window.height - PROBE_SIZE, 0), PROBES_PER_SIDE).astype(int)
+    cols = np.linspace(window.col, window.col + max(window.width - PROBE_SIZE, 0), PROBES_PER_SIDE).astype(int)
+    for row in np.unique(rows):
+        for col in np.unique(cols):
+            probe = store.Block(
+                int(row), int(col), min(PROBE_SIZE, window.height), min(PROBE_SIZE, window.width)
+            )
+            if _has_valid(_read_band_one(dataset, info, probe), info):
+                return True
+    return False
+
+
+def _scan_has_data(dataset, info: RasterInfo, window: store.Block) -> bool:
+    for first in range(window.row, window.row + window.height, 1024):
+        strip = store.Block(first, window.col, min(1024, window.row + window.height - first), window.width)
+        if _has_valid(_read_band_one(dataset, info, strip), info):
+            return True
+    return False
+
+
+def _read_band_one(dataset, info: RasterInfo, block: store.Block) -> np.ndarray:
+    """Read band 1 of a block given in north-up rows, whatever the file's orientation."""
+    row = info.grid.height - block.row - block.height if info.bottom_up else block.row
+    return dataset.read(1, window=rasterio.windows.Window(block.col, row, block.width, block.height))
+
+
 # ---------------------------------------------------------------------------
 # The plan the workflow builds from its configuration before any job runs
 # ---------------------------------------------------------------------------
@@ -589,6 +679,11 @@ class MosaicPlan:
     sources: list[SourceFile]
     infos: list[RasterInfo]
     area: Area | None
+
+    @property
+    def encoding(self) -> str:
+        """Return the encoding of the store: int8 codes when every file has them, and for fetched public tiles."""
+        return store_encoding(self.infos) if self.infos else store.INT8_ENCODING
 
     def tile(self, name: str) -> Tile:
         return next(tile for tile in self.tiles if tile.name == name)
@@ -639,5 +734,7 @@ def plan_mosaic(settings: Mapping[str, Any]) -> MosaicPlan:
         infos = [preflight_check(source.path, encoding=source.encoding) for source in sources]
     crs = working_crs(settings.get("crs", "auto"), area, infos)
     grid = plan_grid(infos, area, crs, settings.get("resolution", 10))
+    if infos:
+        check_area_has_data(infos, grid, area)
     tiles = plan_tiles(grid, tile=settings.get("tile", 2048), chunk=settings.get("chunk", 256))
     return MosaicPlan(grid, tiles, sources, infos, area)
