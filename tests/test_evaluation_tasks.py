@@ -319,10 +319,12 @@ def test_subsample_units__size_determinism_and_rare_class():
     assert not np.array_equal(keep, subsample_units(len(labels), 1000, seed=7, labels=labels))
     counts = np.bincount(labels[keep])
     assert counts[2] == MIN_SUBSAMPLE_CLASS  # 30 * 1000 / 5930 would be 5
-    assert abs(counts[0] - 843) <= 1 and abs(counts[1] - 152) <= 1
+    assert abs(counts[0] - 843) <= 1
+    assert abs(counts[1] - 152) <= 1
     assert len(np.unique(keep)) == len(keep)
     plain = subsample_units(5930, 1000, seed=42)
-    assert len(plain) == 1000 and np.all(np.diff(plain) > 0)
+    assert len(plain) == 1000
+    assert np.all(np.diff(plain) > 0)
 
 
 def test_evaluate_units__max_units_limits_the_split_sizes():

@@ -125,7 +125,7 @@ def test_missing_alphaearth_file_is_reported_before_any_job(tmp_path, helsinki_p
     assert "alphaearth.files: tiles/a.tif not found" in result.stdout + result.stderr
 
 
-def test_area_outside_the_files_is_reported_before_any_job(tmp_path, helsinki_pbf):
+def test_area_outside_files_rejected_early(tmp_path, helsinki_pbf):
     write_alphaearth_tif(tmp_path / "tile.tif")
     config = reduced_config(helsinki_pbf)
     config["alphaearth"].update(files=["tile.tif"], area={"bbox": [2.3, 48.8, 2.4, 48.9]})

@@ -38,7 +38,7 @@ def _write(path, data, crs, transform, nodata, tags):
     }
     with rasterio.open(path, "w", **profile) as dataset:
         dataset.write(data)
-        # The tiles are cut from the stand-in and keep its tags, so the store still says it is one.
+        # The tiles are cut from the stand-in and keep its tags, so the store still records that it is one.
         dataset.update_tags(**tags)
 
 
@@ -106,7 +106,7 @@ def test_workflow_runs_unchanged_on_two_zone_int8_tiles(town_inputs):
     values = array.values
     valid = ~np.isnan(values[0])
     assert np.allclose(np.linalg.norm(values[:, valid], axis=0), 1.0, atol=0.02)
-    assert array.attrs["standin"] is True  # the tiles came from the stand-in, and the store says so
+    assert array.attrs["standin"] is True  # the tiles came from the stand-in, and the store records it
     assert len(array.attrs["source_files"]) == 2
     with rasterio.open(workdir / "standin.tif") as dataset:
         standin = dequantise(dataset.read())

@@ -17,8 +17,8 @@ from aether.io import atomic_output
 from aether.raster.grid import Grid
 from aether.raster.store import open_embedding, store_grid
 
-# Longest side, in pixels, of the raster drawn in a preview; larger stores are
-# read with a stride, so the preview never loads a whole city into memory.
+# Maximum length in pixels of the longer side of a preview. Larger stores are
+# read with a stride, so a preview does not load a whole city into memory.
 PREVIEW_PIXELS = 1200
 
 

@@ -147,7 +147,7 @@ def subsample_units(count: int, max_units: int, *, seed: int, labels: np.ndarray
 
     With labels, every class is sampled in proportion and keeps at least
     ``MIN_SUBSAMPLE_CLASS`` units, so a rare class survives the stratified
-    splits; the sample can then exceed ``max_units`` by a few units.
+    splits. The sample can then exceed ``max_units`` by a few units.
     """
     rng = np.random.default_rng(seed)
     if labels is None:

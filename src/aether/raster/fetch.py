@@ -36,7 +36,7 @@ from aether.raster import store
 from aether.raster.codec import NODATA_CODE
 from aether.raster.grid import Grid
 from aether.raster.ingest import REMOTE_GDAL_OPTIONS, inspect_raster, read_block
-from aether.raster.mosaic import Area, plan_grid, working_crs
+from aether.raster.mosaic import Area, footprint_block, plan_grid, working_crs
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def fetch_window(url: str, footprint: Grid, cache: Path, year: int) -> Path | No
     gdal_path = "/vsicurl/" + url if is_url(url) else url
     with rasterio.Env(**REMOTE_GDAL_OPTIONS):
         info = inspect_raster(gdal_path, encoding=store.INT8_ENCODING)
-        block = _area_block(info.grid, footprint)
+        block = footprint_block(info.grid, footprint, margin=MARGIN)
         if block is None:
             return None
         stem = Path(urlparse(url).path).stem
@@ -173,18 +173,6 @@ def fetch_window(url: str, footprint: Grid, cache: Path, year: int) -> Path | No
                 output.update_tags(source_url=url, year=str(year))
     logger.info("Fetched %dx%d px of %s into %s", block.width, block.height, url, target)
     return target
-
-
-def _area_block(grid: Grid, footprint: Grid) -> store.Block | None:
-    """Return the pixel block of ``grid`` (north-up rows) that covers ``footprint`` with a margin, or None."""
-    left, bottom, right, top = transform_bounds(footprint.crs, grid.crs, *footprint.bounds, densify_pts=21)
-    first_col = max(int(np.floor((left - grid.left) / grid.resolution)) - MARGIN, 0)
-    last_col = min(int(np.ceil((right - grid.left) / grid.resolution)) + MARGIN, grid.width)
-    first_row = max(int(np.floor((grid.top - top) / grid.resolution)) - MARGIN, 0)
-    last_row = min(int(np.ceil((grid.top - bottom) / grid.resolution)) + MARGIN, grid.height)
-    if first_col >= last_col or first_row >= last_row:
-        return None
-    return store.Block(first_row, first_col, last_row - first_row, last_col - first_col)
 
 
 def fetch_alphaearth(

@@ -217,13 +217,18 @@ def preflight_check(path: str | Path, *, encoding: str = "auto", size: int = 64)
     return info
 
 
-def read_block(dataset: rasterio.DatasetReader, info: RasterInfo, block: store.Block) -> np.ndarray:
-    """Read the raw values of a block of the north-up grid, flipping bottom-up files."""
+def read_block(
+    dataset: rasterio.DatasetReader, info: RasterInfo, block: store.Block, *, band: int | None = None
+) -> np.ndarray:
+    """Read the raw values of a block of the north-up grid, flipping bottom-up files.
+
+    Returns ``(band, height, width)``, or ``(height, width)`` when one ``band`` (1-based) is requested.
+    """
     if not info.bottom_up:
-        return dataset.read(window=Window(block.col, block.row, block.width, block.height))
+        return dataset.read(band, window=Window(block.col, block.row, block.width, block.height))
     first_row = info.grid.height - block.row - block.height
-    raw = dataset.read(window=Window(block.col, first_row, block.width, block.height))
-    return raw[:, ::-1, :]
+    raw = dataset.read(band, window=Window(block.col, first_row, block.width, block.height))
+    return raw[..., ::-1, :]
 
 
 def ingest_raster(

@@ -601,7 +601,7 @@ def check_area_has_data(infos: Sequence[RasterInfo], grid: Grid, area: Area | No
     covering = [info for info in infos if _intersects(info, grid)]
     for scan in (_probe_has_data, _scan_has_data):
         for info in covering:
-            window = _footprint(info, grid)
+            window = footprint_block(info.grid, grid)
             if window is None:
                 continue
             with open_raster(info.path) as dataset:
@@ -615,14 +615,17 @@ def check_area_has_data(infos: Sequence[RasterInfo], grid: Grid, area: Area | No
     )
 
 
-def _footprint(info: RasterInfo, grid: Grid) -> store.Block | None:
-    """Return the block of a file (north-up rows) under the working grid, or None when they do not overlap."""
-    left, bottom, right, top = transform_bounds(grid.crs, info.grid.crs, *grid.bounds, densify_pts=21)
-    resolution = info.grid.resolution
-    first_col = max(int(np.floor((left - info.grid.left) / resolution)), 0)
-    last_col = min(int(np.ceil((right - info.grid.left) / resolution)), info.grid.width)
-    first_row = max(int(np.floor((info.grid.top - top) / resolution)), 0)
-    last_row = min(int(np.ceil((info.grid.top - bottom) / resolution)), info.grid.height)
+def footprint_block(file_grid: Grid, footprint: Grid, *, margin: int = 0) -> store.Block | None:
+    """Return the block of ``file_grid`` (north-up rows) under ``footprint``, widened by ``margin`` pixels.
+
+    Returns None when the two grids do not overlap.
+    """
+    left, bottom, right, top = transform_bounds(footprint.crs, file_grid.crs, *footprint.bounds, densify_pts=21)
+    resolution = file_grid.resolution
+    first_col = max(int(np.floor((left - file_grid.left) / resolution)) - margin, 0)
+    last_col = min(int(np.ceil((right - file_grid.left) / resolution)) + margin, file_grid.width)
+    first_row = max(int(np.floor((file_grid.top - top) / resolution)) - margin, 0)
+    last_row = min(int(np.ceil((file_grid.top - bottom) / resolution)) + margin, file_grid.height)
     if first_col >= last_col or first_row >= last_row:
         return None
     return store.Block(first_row, first_col, last_row - first_row, last_col - first_col)
@@ -646,7 +649,7 @@ def _probe_has_data(dataset, info: RasterInfo, window: store.Block) -> bool:
             probe = store.Block(
                 int(row), int(col), min(PROBE_SIZE, window.height), min(PROBE_SIZE, window.width)
             )
-            if _has_valid(_read_band_one(dataset, info, probe), info):
+            if _has_valid(read_block(dataset, info, probe, band=1), info):
                 return True
     return False
 
@@ -654,15 +657,9 @@ def _probe_has_data(dataset, info: RasterInfo, window: store.Block) -> bool:
 def _scan_has_data(dataset, info: RasterInfo, window: store.Block) -> bool:
     for first in range(window.row, window.row + window.height, 1024):
         strip = store.Block(first, window.col, min(1024, window.row + window.height - first), window.width)
-        if _has_valid(_read_band_one(dataset, info, strip), info):
+        if _has_valid(read_block(dataset, info, strip, band=1), info):
             return True
     return False
-
-
-def _read_band_one(dataset, info: RasterInfo, block: store.Block) -> np.ndarray:
-    """Read band 1 of a block given in north-up rows, whatever the file's orientation."""
-    row = info.grid.height - block.row - block.height if info.bottom_up else block.row
-    return dataset.read(1, window=rasterio.windows.Window(block.col, row, block.width, block.height))
 
 
 # ---------------------------------------------------------------------------
